@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal, Mapping, Sequence
 
 from evals.records import Record
 from evals.requests import Request
@@ -124,6 +124,17 @@ class Task:
 
     def write_artifacts(self, records: Sequence[Record], out_dir: Path) -> list[Path]:
         """Extra files after aggregation (submission files, sample grids); none by default."""
+        return []
+
+    def aggregate_group(self, records_by_task: Mapping[str, Sequence[Record]]) -> dict[str, float]:
+        """Metrics pooled over this task's group (every member's records in the run, by task name); none by default.
+
+        Called once per group, on its first member in the run, when the group has two or more members.
+        """
+        return {}
+
+    def prefetch_extras(self) -> list[str]:
+        """Download what the task needs besides its dataset (weights, reference files); returns what and where."""
         return []
 
 
