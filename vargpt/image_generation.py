@@ -13,6 +13,8 @@ The procedure is the released one (VARGPT-family/VARGPT @453d3cf, `modeling_varg
   5. the VQ-VAE decodes f_hat into an image in [-1, 1].
 
 What this module adds to the released loop:
+  - the prompt is the templated instruction with `<|image_gen_start|>` appended as a token id (the released model
+    first writes a reply and then emits that token itself; the reply is not generated here);
   - a batch of prompts runs at once: the prompts are left-padded, the LLM gets an attention mask and explicit
     positions, and each scale is one LLM forward and one VAR forward for the whole batch;
   - every image draws its codes (and its guidance noise) from its own `torch.Generator` seeded by its seed,
@@ -28,8 +30,11 @@ The one place the family implements guidance for this architecture, VARGPT-famil
 rows only and gives the unconditional rows standard Gaussian noise in place of the LLM's hidden states; those
 rows go through `image_gen_projector_out` and the VAR blocks with AdaLN on class row num_classes, and the two
 logits are mixed with VAR's ramp `(1 + t) * cond - t * uncond`, t = cfg * si / (num_scales - 1). That is the
-rule implemented here (`GUIDANCE_UNCONDITIONAL`), with the noise drawn from each image's own generator: the
-LLM cost does not double, and the branch carries no text, so guidance pushes towards the prompt.
+rule implemented here (`GUIDANCE_UNCONDITIONAL`), with the noise drawn from each image's own generator, so the
+LLM cost does not double. Caveat: it is the authors' inference rule, not a trained one. Training drops only the
+class row (to row num_classes, p = 0.1) and keeps the text in the LLM context, so VARGPT never saw noise in
+place of hidden states; the alternative that training does support (same prompt, class row num_classes) differs
+from the conditional branch only by the constant class row and would barely guide towards the text.
 
 `sampler="released"` re-implements the released one-image loop for the benchmark baseline (see
 `released_image_tokens`).

@@ -90,6 +90,26 @@ def test_kv_cached_generation_logits_equal_the_teacher_forced_forward(tiny_model
     assert (forced - generated).abs().max() < 1e-4
 
 
+def test_full_model_code_logits_of_a_scale_ignore_codes_of_that_scale_and_later(tiny_model):
+    # Scale k's input is f_hat after scales < k, so changing the codes of scales >= k must leave the logits of
+    # scales 0..k unchanged (LLM causal, VAR blocks block-causal); scale k + 1 then sees the change.
+    model, processor = tiny_model
+    input_ids, mask = image_prompt_batch(model, processor, PROMPTS[:2])
+    num_tokens, pad_id = model.vargpt_gen.L, model.config.special_tokens["image_gen_pad_token_id"]
+    input_ids = torch.cat([input_ids, torch.full((2, num_tokens), pad_id)], dim=1)
+    mask = torch.cat([mask, torch.ones(2, num_tokens, dtype=mask.dtype)], dim=1)
+    gen = torch.Generator().manual_seed(0)
+    indices = [torch.randint(0, model.vargpt_gen.V, (2, pn * pn), generator=gen) for pn in model.vargpt_gen.patch_nums]
+    k = 2
+    changed = indices[:k] + [(idx + 1) % model.vargpt_gen.V for idx in indices[k:]]
+    with torch.no_grad():
+        logits = teacher_forced_image_logits(model, input_ids, mask, indices)
+        logits_changed = teacher_forced_image_logits(model, input_ids, mask, changed)
+    end_k = model.vargpt_gen.begin_ends[k][1]
+    assert (logits[:, :end_k] - logits_changed[:, :end_k]).abs().max() < 1e-6
+    assert (logits[:, end_k:] - logits_changed[:, end_k:]).abs().max() > 1e-4
+
+
 def test_generated_f_hat_equals_the_one_rebuilt_from_its_indices(tiny_model):
     model, processor = tiny_model
     tokens = tokens_for(model, processor, PROMPTS, SEEDS)
