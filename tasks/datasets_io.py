@@ -1,0 +1,221 @@
+"""Reading a task's scored split through `datasets`, from wherever the user keeps a copy.
+
+Sources (DataSource):
+- ``hub``: ``datasets.load_dataset(id, config, split, revision)`` on the task's hub id, then its mirrors
+  (``lmms-lab-encoder/*`` holds the same commits as ``lmms-lab/*``). The local HF cache answers offline.
+- a folder ``DIR`` (``--data DIR``): ``DIR/<hub id>`` (or ``DIR/<mirror id>``), or ``DIR`` itself, holding
+  either a snapshot of the hub repository (what ``huggingface-cli download --repo-type dataset`` writes)
+  or a ``save_to_disk`` folder of the scored split (a Dataset, or a DatasetDict that has the split).
+- ``demo``: the bundled slices under ``tasks/demo/<hub id>/<config>/<split>-*.parquet`` (also a valid
+  snapshot folder, so ``--data tasks/demo`` reads the same documents).
+
+Documents come back as plain dicts whose image cells stay undecoded (``{"bytes", "path"}``);
+``image_loader`` decodes them when the runner asks, so a corrupt image fails its own document only.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, Literal, Mapping, Sequence
+
+import datasets
+import pyarrow as pa
+import pyarrow.parquet as pq
+from PIL import Image
+
+from evals.requests import ImageLoader
+from evals.task_api import DataSource, DatasetSpec
+
+logger = logging.getLogger(__name__)
+
+DEMO_DIR = Path(__file__).resolve().parent / "demo"
+DEFAULT_CONFIG = "default"
+
+
+class DatasetUnavailable(RuntimeError):
+    """A task's dataset cannot be read (offline and not cached, or no copy where the user pointed)."""
+
+
+class CorruptImage(ValueError):
+    """A document's image cannot be decoded; the runner records it as that document's error."""
+
+
+@dataclass(frozen=True)
+class DatasetCopy:
+    """One place a dataset can be read from."""
+
+    kind: Literal["hub", "snapshot", "saved", "demo"]
+    location: str  # hub id or folder
+    revision: str | None = None
+    mirrors: tuple[str, ...] = ()
+
+
+def find_copy(spec: DatasetSpec, source: DataSource) -> DatasetCopy:
+    """Where this run reads `spec` from; a local folder without a copy raises DatasetUnavailable."""
+    if source.kind == "hub":
+        return DatasetCopy("hub", spec.hub_id, spec.revision, spec.mirrors)
+    if source.kind == "demo":
+        return DatasetCopy("demo", str(DEMO_DIR / spec.hub_id))
+    root = Path(source.path) if source.path is not None else Path(".")
+    tried = [root / repo_id for repo_id in (spec.hub_id, *spec.mirrors)]
+    for folder in [*tried, root]:
+        kind = _folder_kind(folder)
+        if kind is not None:
+            return DatasetCopy(kind, str(folder))
+    looked = ", ".join(str(p) for p in tried)
+    raise DatasetUnavailable(
+        f"no copy of dataset {spec.hub_id} under {root} (looked in {looked} and {root} itself); put a hub "
+        f"snapshot there (huggingface-cli download --repo-type dataset {spec.hub_id} --local-dir "
+        f"{root / spec.hub_id}) or a save_to_disk folder of split {spec.split!r}"
+    )
+
+
+def read_split(copy: DatasetCopy, config: str | None, split: str) -> datasets.Dataset:
+    """The split `split` of configuration `config` (None = the dataset's default) from one copy."""
+    if copy.kind == "demo":
+        return _read_parquet_split(Path(copy.location), config, split)
+    if copy.kind == "saved":
+        return _read_saved_split(Path(copy.location), split)
+    if copy.kind == "snapshot":
+        try:
+            return datasets.load_dataset(copy.location, config, split=split)
+        except (ValueError, FileNotFoundError) as err:
+            raise DatasetUnavailable(
+                f"snapshot {copy.location} has no config {config!r} split {split!r} ({_first_line(err)}); "
+                "point --data at a complete snapshot of the hub repository"
+            ) from None
+    return _read_hub_split(copy, config, split)
+
+
+def has_column(dataset: datasets.Dataset, name: str) -> bool:
+    """True when the dataset has a top-level column `name`."""
+    return name in dataset.column_names
+
+
+class DocRows(Sequence[dict]):
+    """A dataset's rows as plain dicts, images undecoded, optionally restricted and extended.
+
+    `rows` picks and orders rows (default: all); `extend(row)` returns extra fields for a row (used to
+    join GQA images). Rows are read through Arrow, so nothing is decoded ahead of time.
+    """
+
+    def __init__(
+        self,
+        dataset: datasets.Dataset,
+        rows: Sequence[int] | None = None,
+        extend: Callable[[dict], dict] | None = None,
+    ):
+        self._table = dataset.with_format("arrow")
+        self._rows = list(range(len(dataset))) if rows is None else list(rows)
+        self._extend = extend
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        row = self._table[self._rows[index]].to_pylist()[0]
+        if self._extend is not None:
+            row.update(self._extend(row))
+        return row
+
+    def __iter__(self) -> Iterator[dict]:
+        return (self[i] for i in range(len(self)))
+
+    def column(self, name: str) -> list[Any]:
+        """One column's values for the selected rows, without reading the other columns."""
+        values = self._table[name].to_pylist()
+        return [values[i] for i in self._rows]
+
+
+def decode_image(raw: Any, doc_id: str) -> Image.Image:
+    """One image cell (raw {"bytes","path"} or a PIL image) as an RGB PIL image."""
+    try:
+        if isinstance(raw, Image.Image):
+            return raw.convert("RGB")
+        if isinstance(raw, Mapping):
+            if raw.get("bytes"):
+                image = Image.open(io.BytesIO(raw["bytes"]))
+            elif raw.get("path"):
+                image = Image.open(raw["path"])
+            else:
+                raise ValueError("the image cell is empty")
+            return image.convert("RGB")  # convert() forces the full decode here, not later
+        raise TypeError(f"unexpected image cell of type {type(raw).__name__}")
+    except Exception as err:  # PIL raises many types for bad data; one typed error for the runner
+        raise CorruptImage(f"document {doc_id}: image cannot be decoded ({type(err).__name__}: {_first_line(err)})") from None
+
+
+def _load_images(raws: tuple, doc_id: str) -> list[Image.Image]:
+    return [decode_image(raw, doc_id) for raw in raws]
+
+
+def image_loader(raws: Sequence[Any] | None, doc_id: str) -> ImageLoader:
+    """A picklable callable that decodes the document's images when called."""
+    if raws is None:
+        return functools.partial(_missing_image, doc_id)
+    return functools.partial(_load_images, tuple(raws), doc_id)
+
+
+def _missing_image(doc_id: str) -> list[Image.Image]:
+    raise CorruptImage(f"document {doc_id}: the document has no image")
+
+
+# -- internals -------------------------------------------------------------------------------------
+def _folder_kind(folder: Path) -> Literal["snapshot", "saved"] | None:
+    if not folder.is_dir():
+        return None
+    if (folder / "dataset_dict.json").is_file() or (folder / "state.json").is_file():
+        return "saved"
+    if (folder / "README.md").is_file() or any(folder.glob("**/*.parquet")):
+        return "snapshot"
+    return None
+
+
+def _read_saved_split(folder: Path, split: str) -> datasets.Dataset:
+    loaded = datasets.load_from_disk(str(folder))
+    if isinstance(loaded, datasets.DatasetDict):
+        if split not in loaded:
+            raise DatasetUnavailable(
+                f"save_to_disk folder {folder} has splits {sorted(loaded)} but not {split!r}; save the scored split"
+            )
+        return loaded[split]
+    return loaded
+
+
+def _read_parquet_split(folder: Path, config: str | None, split: str) -> datasets.Dataset:
+    files = sorted((folder / (config or DEFAULT_CONFIG)).glob(f"{split}-*.parquet"))
+    if not files:
+        raise DatasetUnavailable(f"demo slice {folder} has no {config or DEFAULT_CONFIG}/{split}-*.parquet; regenerate it with tasks/demo/make_demo.py")
+    table = pa.concat_tables([pq.read_table(f) for f in files])
+    # The parquet schema carries the `datasets` features (Image, List, ...), so the types round-trip.
+    return datasets.Dataset(datasets.table.InMemoryTable(table))
+
+
+def _read_hub_split(copy: DatasetCopy, config: str | None, split: str) -> datasets.Dataset:
+    errors = []
+    for repo_id in (copy.location, *copy.mirrors):
+        try:
+            return datasets.load_dataset(repo_id, config, split=split, revision=copy.revision)
+        except ConnectionError as err:
+            # No network and not cached: every mirror would fail the same way, so stop here.
+            errors.append(f"{repo_id}: {_first_line(err)}")
+            break
+        except Exception as err:  # noqa: BLE001 - the hub client raises many types; all mean "unavailable"
+            errors.append(f"{repo_id}: {type(err).__name__}: {_first_line(err)}")
+    raise DatasetUnavailable(
+        f"dataset {copy.location} (config {config or DEFAULT_CONFIG}, split {split}, revision "
+        f"{copy.revision or 'main'}) is not readable [{'; '.join(errors)}]; download it with `huggingface-cli "
+        f"download --repo-type dataset {copy.location} --local-dir DIR/{copy.location}` and pass --data DIR, "
+        "or use --data demo"
+    )
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__

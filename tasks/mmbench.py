@@ -1,0 +1,239 @@
+"""MMBench-EN (Liu et al., 2023, https://arxiv.org/abs/2307.06281): single-choice questions, CircularEval.
+
+- `mmbench_en_dev` (alias `mmbench`) scores split `dev` of config `en` (4,329 rows including the circular
+  copies: a question with n options appears n times with its options rotated, index = k x 1e6 + original)
+  as lmms-eval 0.7.3's `mmbench_en_dev`. Prompt (`mmbench_doc_to_text`): `"{hint} {question} {options}"`
+  (or `"{question} {options}"` without hint) where options = "There are several options:" + "\\nL. text" per
+  present option, then "\\n" + "\\nAnswer with the option's letter from the given choices directly."
+  Generation: up to 1024 tokens, greedy, stop at "ASSISTANT:".
+  `accuracy` = CircularEval: a question counts only if every rotated copy resolves to its own answer.
+  Answers are resolved with lmms-eval's `can_infer` heuristics (`tasks/choice_extract.py`).
+  Deviation: lmms-eval sends unresolved answers to a GPT judge and then draws a random letter
+  (seeded 2680); here they stay unresolved, count as wrong and are counted in `num_unresolved`. The
+  optional judge (`tasks/mmbench_judge.py`, option `judge_url`) reproduces lmms-eval's judge step.
+  Also: `accuracy_single` (original questions only, no circular copies), `category:<c>`,
+  `l2_category:<c>` (CircularEval accuracy per category, as lmms-eval's category_acc).
+- `mmbench_en_test` (split `test`, answers hidden) writes `submissions/mmbench_en_test_results.xlsx`, the
+  sheet lmms-eval writes for the official server: columns index, question, answer, prediction (the raw
+  stripped output), hint, source, split, category, L2-category, A-E; one row per document, by index.
+  `mmbench_en_dev` writes the same sheet for dev (`mmbench_en_dev_results.xlsx`).
+Options: max_new_tokens, temperature, until, mode ("generate", or "likelihood": the same prompt, the
+log-likelihood of " A", " B", ... through score_choices), judge_url, judge_model, judge_api_key_env.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import pandas as pd
+
+from evals.records import Record
+from evals.requests import ChoiceRequest, TextRequest
+from evals.task_api import DatasetSpec, DataSource, Task
+from tasks.accuracy import NUM_ERRORS, num_errors, percent, scored, sort_by_doc_id
+from tasks.choice_mode import LIKELIHOOD, apply_mode, argmax_first
+from tasks.choice_extract import extract_choice_letter, is_missing_option, mmbench_choices
+from tasks.datasets_io import DocRows, find_copy, image_loader, read_split
+from tasks.mmbench_judge import DEFAULT_JUDGE_MODEL, JudgeConfig, judge_letter
+from tasks.output_cleaning import clean_output
+
+HUB_ID = "lmms-lab/MMBench"
+MIRRORS = ("lmms-lab-encoder/MMBench",)
+REVISION = "56ba1af8954932c4804bd3f522e05ed96e63b654"  # main ("Upload dataset", configs en/cn/cc)
+CONFIG = "en"
+VERSION = "1"
+
+OPTIONS_HEADER = "There are several options:"  # mmbench.yaml metadata.sys_prompt
+POST_PROMPT = "\nAnswer with the option's letter from the given choices directly."
+PROMPT_LETTERS = "ABCDE"
+CIRCULAR_STRIDE = 1_000_000
+SUBMISSION_COLUMNS = ("index", "question", "answer", "prediction", "hint", "source", "split", "category",
+                      "L2-category", "A", "B", "C", "D", "E")
+
+ACCURACY = "accuracy"
+ACCURACY_SINGLE = "accuracy_single"
+NUM_UNRESOLVED = "num_unresolved"
+
+DEFAULT_OPTIONS = {
+    "max_new_tokens": 1024, "temperature": 0.0, "until": "ASSISTANT:", "mode": "generate",
+    "judge_url": "", "judge_model": DEFAULT_JUDGE_MODEL, "judge_api_key_env": "OPENAI_API_KEY",
+}
+
+
+def _is_blank(value: Any) -> bool:
+    return is_missing_option(value) or value == "nan"
+
+
+def prompt_options(doc: dict) -> dict[str, Any]:
+    """The options the prompt shows: A-E cells that are non-empty, not NaN and not the text "nan"."""
+    return {letter: doc[letter] for letter in PROMPT_LETTERS if letter in doc and doc[letter] and not _is_blank(doc[letter])}
+
+
+def build_prompt(doc: dict) -> str:
+    """lmms-eval's `mmbench_doc_to_text` for config en with the default post_prompt."""
+    options = OPTIONS_HEADER + "".join(f"\n{letter}. {text}" for letter, text in prompt_options(doc).items())
+    hint = doc.get("hint")
+    query = f"{doc['question']} {options}" if _is_blank(hint) else f"{hint} {doc['question']} {options}"
+    return f"{query}\n{POST_PROMPT}"
+
+
+def submission_row(doc: dict, prediction: str) -> dict[str, Any]:
+    """One row of lmms-eval's MMBench submission sheet."""
+    row = {name: doc.get(name) for name in SUBMISSION_COLUMNS if name not in ("prediction", "E")}
+    row["prediction"] = prediction
+    row["E"] = doc.get("E", "nan")
+    return {name: row[name] for name in SUBMISSION_COLUMNS}
+
+
+def circular_hits(records: Sequence[Record]) -> dict[int, int]:
+    """CircularEval per original question: 1 when every copy present resolved to its own answer.
+
+    An error record or an unresolved answer makes its question's group score 0. Groups whose original
+    question (index < 1e6) has no record are ignored, as in lmms-eval.
+    """
+    groups: dict[int, list[Record]] = defaultdict(list)
+    for record in records:
+        groups[int(record.doc_id) % CIRCULAR_STRIDE].append(record)
+    originals = {int(r.doc_id) for r in records if int(r.doc_id) < CIRCULAR_STRIDE}
+    return {q: int(all(r.error is None and r.scores["correct"] for r in groups[q])) for q in sorted(originals)}
+
+
+def group_labels(records: Sequence[Record], key: str) -> dict[int, str]:
+    """Each original question's `key` (category) taken from any scored copy of it."""
+    labels: dict[int, str] = {}
+    for record in scored(records):
+        value = record.scores.get(key)
+        if value is not None:
+            labels.setdefault(int(record.doc_id) % CIRCULAR_STRIDE, str(value))
+    return labels
+
+
+@dataclass(frozen=True)
+class MMBenchTask(Task):
+    """MMBench-EN dev (CircularEval) or test (submission sheet only)."""
+
+    submission_file: str = ""
+    default_options: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_OPTIONS))
+
+    def load_docs(self, source: DataSource) -> Sequence[dict]:
+        copy = find_copy(self.dataset, source)
+        return DocRows(read_split(copy, self.dataset.config, self.dataset.split))
+
+    def doc_id(self, doc: dict) -> str:
+        return str(int(doc["index"]))
+
+    def with_options(self, overrides: dict[str, str]) -> "MMBenchTask":
+        return apply_mode(super().with_options(overrides))
+
+    def build_request(self, doc: dict, seed: int) -> TextRequest | ChoiceRequest:
+        doc_id = self.doc_id(doc)
+        loader = image_loader([doc["image"]], doc_id)
+        answer = doc.get("answer")
+        if self.option("mode") == LIKELIHOOD:
+            letters = list(prompt_options(doc))
+            return ChoiceRequest(
+                doc_id=doc_id,
+                text=build_prompt(doc),
+                choices=tuple(f" {letter}" for letter in letters),  # lmms-eval's target_delimiter " "
+                load_images=loader,
+                target=letters.index(answer) if answer in letters else None,
+            )
+        until = self.option("until")
+        return TextRequest(
+            doc_id=doc_id,
+            text=build_prompt(doc),
+            load_images=loader,
+            max_new_tokens=self.option("max_new_tokens"),
+            stop=(until,) if until else (),
+            temperature=self.option("temperature"),
+            seed=seed,
+            target=answer,
+        )
+
+    def score(self, doc: dict, output: Any) -> dict[str, Any]:
+        if self.option("mode") == LIKELIHOOD:
+            letters = list(prompt_options(doc))
+            if len(output) != len(letters):
+                raise ValueError(f"document {self.doc_id(doc)}: {len(output)} log-likelihoods for {len(letters)} options")
+            prediction = ""
+            letter = letters[argmax_first(output)]
+        else:
+            prediction = clean_output(output)
+            choices = mmbench_choices(doc)
+            letter = extract_choice_letter(prediction, choices)
+            if letter is None and self.option("judge_url"):
+                config = JudgeConfig(self.option("judge_url"), self.option("judge_model"), self.option("judge_api_key_env"))
+                letter = judge_letter(doc, prediction, choices, config)
+        answer = doc.get("answer")
+        return {
+            "correct": float(letter is not None and letter == answer),
+            "resolved": float(letter is not None),
+            "letter": letter or "",
+            "category": doc.get("category"),
+            "l2_category": doc.get("L2-category"),
+            "submission": submission_row(doc, prediction),
+        }
+
+    def aggregate(self, records: Sequence[Record]) -> dict[str, float]:
+        if self.primary_metric is None:
+            return {NUM_UNRESOLVED: self._unresolved(records), NUM_ERRORS: num_errors(records)}
+        hits = circular_hits(records)
+        originals = [r for r in records if int(r.doc_id) < CIRCULAR_STRIDE]
+        metrics = {
+            ACCURACY: percent(list(hits.values())),
+            ACCURACY_SINGLE: percent([r.scores["correct"] if r.error is None else 0.0 for r in originals]),
+        }
+        for key, prefix in (("category", "category"), ("l2_category", "l2_category")):
+            labels = group_labels(records, key)
+            by_label: dict[str, list[int]] = defaultdict(list)
+            for question, hit in hits.items():
+                if question in labels:
+                    by_label[labels[question]].append(hit)
+            metrics.update({f"{prefix}:{label}": percent(values) for label, values in sorted(by_label.items())})
+        metrics[NUM_UNRESOLVED] = self._unresolved(records)
+        metrics[NUM_ERRORS] = num_errors(records)
+        return metrics
+
+    @staticmethod
+    def _unresolved(records: Sequence[Record]) -> int:
+        return sum(1 for r in scored(records) if not r.scores["resolved"])
+
+    def write_artifacts(self, records: Sequence[Record], out_dir: Path) -> list[Path]:
+        rows = []
+        for record in sort_by_doc_id(records):
+            if record.error is None:
+                rows.append(record.scores["submission"])
+            else:  # the document failed: keep its row so the sheet lists every index
+                rows.append({name: None for name in SUBMISSION_COLUMNS} | {"index": int(record.doc_id), "prediction": ""})
+        path = Path(out_dir) / "submissions" / self.submission_file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        frame = pd.DataFrame(rows, columns=list(SUBMISSION_COLUMNS))
+        with pd.ExcelWriter(path, engine="openpyxl") as writer:
+            frame.to_excel(writer, index=False)
+        return [path]
+
+
+TASKS = [
+    MMBenchTask(
+        name="mmbench_en_dev",
+        kind="text",
+        dataset=DatasetSpec(HUB_ID, "dev", REVISION, CONFIG, MIRRORS),
+        version=VERSION,
+        aliases=("mmbench",),
+        primary_metric=ACCURACY,
+        higher_is_better={ACCURACY: True, ACCURACY_SINGLE: True, NUM_UNRESOLVED: False, NUM_ERRORS: False},
+        submission_file="mmbench_en_dev_results.xlsx",
+    ),
+    MMBenchTask(
+        name="mmbench_en_test",
+        kind="text",
+        dataset=DatasetSpec(HUB_ID, "test", REVISION, CONFIG, MIRRORS),
+        version=VERSION,
+        primary_metric=None,
+        higher_is_better={NUM_UNRESOLVED: False, NUM_ERRORS: False},
+        submission_file="mmbench_en_test_results.xlsx",
+    ),
+]
