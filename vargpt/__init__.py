@@ -2,9 +2,11 @@
 
 from vargpt.checkpoint_files import ModelLoadError
 from vargpt.configuration_vargpt import VARGPTConfig
+from vargpt.likelihood import score_continuations
 from vargpt.loading import load
 from vargpt.modeling_vargpt import VARGPTForConditionalGeneration
 from vargpt.processing_vargpt import VARGPTProcessor
+from vargpt.text_generation import generate_text
 
 
 def __getattr__(name: str):
@@ -22,5 +24,7 @@ __all__ = [
     "VARGPTProcessor",
     "ModelLoadError",
     "load",
+    "generate_text",
+    "score_continuations",
     "generate_images",
 ]
