@@ -46,8 +46,9 @@ V codebook size, Cv code dimension, H/W pixels.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Literal
 
 import torch
 from transformers import LlamaModel
@@ -100,9 +101,10 @@ def sample_codes(
     probs_BlV = filter_top_k_top_p(logits_BlV.float(), top_k, top_p).softmax(dim=-1)
     # The only per-image loop: torch has no batched generators. Each call is the one the released loop makes for
     # its single image (multinomial over the (l, V) rows), so a seed draws the same codes in either sampler.
-    return torch.stack(
-        [torch.multinomial(probs_lV, 1, generator=gen)[:, 0] for probs_lV, gen in zip(probs_BlV, generators, strict=True)]
-    )
+    draws = [
+        torch.multinomial(probs_lV, 1, generator=gen)[:, 0] for probs_lV, gen in zip(probs_BlV, generators, strict=True)
+    ]
+    return torch.stack(draws)
 
 
 def make_generators(seeds: Sequence[int], device: torch.device) -> list[torch.Generator]:
@@ -110,7 +112,9 @@ def make_generators(seeds: Sequence[int], device: torch.device) -> list[torch.Ge
     return [torch.Generator(device=device).manual_seed(int(seed)) for seed in seeds]
 
 
-def condition_rows(emitted_B: torch.Tensor, num_classes: int, image_gen_start_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+def condition_rows(
+    emitted_B: torch.Tensor, num_classes: int, image_gen_start_id: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Emitted tokens -> (class rows to condition on, which rows fell back to `<|image_gen_start|>`).
 
     Rows below num_classes are class rows; row num_classes is the unconditional class and larger ids have no row,
@@ -332,7 +336,8 @@ def generate_images(
         tokens = sample_image_tokens(model, input_ids_BT, mask_BT, generators, cfg=cfg, top_k=top_k, top_p=top_p)
     images_B3HW = images_to_uint8(model.vae_local.f_hat_to_images(tokens.f_hat)).cpu()
     metadata = []
-    for prompt, seed, emitted, condition in zip(prompts, seeds, tokens.emitted_ids.tolist(), tokens.condition_ids.tolist()):
+    emitted_ids, condition_ids = tokens.emitted_ids.tolist(), tokens.condition_ids.tolist()
+    for prompt, seed, emitted, condition in zip(prompts, seeds, emitted_ids, condition_ids):
         metadata.append({
             "prompt": prompt,
             "seed": int(seed),
@@ -375,7 +380,8 @@ def teacher_forced_image_logits(
             f"each row needs exactly {var.L} <|image_gen_pad|> tokens (one per pyramid token); got {counts.tolist()}"
         )
     if condition_ids is None:
-        condition_ids = torch.full((B,), int(model.config.special_tokens["image_gen_start_token_id"]), device=input_ids.device)
+        start_id = int(model.config.special_tokens["image_gen_start_token_id"])
+        condition_ids = torch.full((B,), start_id, device=input_ids.device)
     cond_BD = var.condition(condition_ids)
     x_BLC = var.teacher_forced_input(cond_BD, vae.indices_to_var_input(indices))
     if inputs_embeds is None:

@@ -37,7 +37,7 @@ def block_causal_bias(patch_nums: tuple[int, ...]) -> torch.Tensor:
 
 
 class SelfAttention(nn.Module):
-    """Multi-head attention with L2-normalised q and k, a learned per-head scale, q/v biases and an optional KV cache."""
+    """Multi-head attention: L2-normalised q and k, learned per-head scale, q/v biases, optional KV cache."""
 
     def __init__(self, embed_dim: int, num_heads: int):
         super().__init__()
@@ -194,7 +194,9 @@ class VARDecoder(nn.Module):
         x_BLC = torch.cat((sos_BlC, self.word_embed(var_input_BLCv.to(sos_BlC.dtype))), dim=1)
         return x_BLC + self.level_pos_1LC()
 
-    def forward(self, x_BLC: torch.Tensor, cond_BD: torch.Tensor, attn_bias: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, x_BLC: torch.Tensor, cond_BD: torch.Tensor, attn_bias: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Blocks -> head_nm -> head: (B, l, C) features -> (B, l, V) code logits.
 
         With the KV cache on, pass one scale at a time and `attn_bias=None` (a scale sees itself and the cache);

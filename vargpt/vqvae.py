@@ -238,7 +238,10 @@ class MultiScaleQuantizer(nn.Module):
         return self.quant_resi[si / (len(self.patch_nums) - 1)]
 
     def upsampled_residual(self, si: int, h_BChw: torch.Tensor) -> torch.Tensor:
-        """Scale si's code map (B, Cv, pn, pn) -> its f_hat increment (B, Cv, H, W): bicubic up (not at the last scale), then Phi."""
+        """Scale si's code map (B, Cv, pn, pn) -> its f_hat increment (B, Cv, H, W).
+
+        Bicubic upsampling to the last scale's size (except at the last scale), then that scale's Phi conv.
+        """
         side = self.patch_nums[-1]
         if si != len(self.patch_nums) - 1:
             h_BChw = F.interpolate(h_BChw, size=(side, side), mode="bicubic")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-
 from released_state_dict import REFERENCE, module_shapes, released_shapes
+
 from vargpt.bridges import ImageGenProjector
 from vargpt.var_config import VARConfig
 from vargpt.var_decoder import VARDecoder, block_causal_bias

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-
 from released_state_dict import REFERENCE, module_shapes, released_shapes
+
 from vargpt.var_config import VARConfig
 from vargpt.vqvae import VQVAE
 
@@ -83,7 +83,9 @@ def test_teacher_forcing_input_is_f_hat_area_downsampled_to_each_next_scale(vqva
     assert var_input.shape == (2, 4 + 9 + 16, SMALL.z_channels)  # every scale but the first
     # The last block (scale 3, 4x4 = the full latent) is f_hat after scales 0..2, summed independently here.
     q = vqvae.quantize
-    f_hat_before_last = sum(q.upsampled_residual(si, q.indices_to_map(indices[si], pn)) for si, pn in enumerate((1, 2, 3)))
+    f_hat_before_last = sum(
+        q.upsampled_residual(si, q.indices_to_map(indices[si], pn)) for si, pn in enumerate((1, 2, 3))
+    )
     expected = F.interpolate(f_hat_before_last, size=(4, 4), mode="area").flatten(2).transpose(1, 2)
     torch.testing.assert_close(var_input[:, 13:], expected, atol=1e-5, rtol=0)
 
