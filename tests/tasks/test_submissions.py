@@ -1,0 +1,77 @@
+"""Submission files: VQAv2 test-dev for EvalAI, MMBench test for the official server."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pandas as pd
+
+from evals.records import Record
+from evals.task_api import DataSource
+from tasks import mmbench, vqav2
+
+TESTDEV = next(t for t in vqav2.TASKS if t.name == "vqav2_testdev")
+VAL = next(t for t in vqav2.TASKS if t.name == "vqav2_val")
+MMB_TEST = next(t for t in mmbench.TASKS if t.name == "mmbench_en_test")
+DEMO = DataSource(kind="demo")
+
+
+def run_records(task, outputs):
+    docs = list(task.load_docs(DEMO))
+    records = [Record(task.name, task.doc_id(d), output=o, scores=task.score(d, o)) for d, o in zip(docs, outputs)]
+    records[1] = Record(task.name, records[1].doc_id, error="unreadable image")
+    return docs, records
+
+
+def test_vqav2_testdev_evalai_json(tmp_path):
+    docs = list(TESTDEV.load_docs(DEMO))
+    docs_ids = [d["question_id"] for d in docs]
+    _, records = run_records(TESTDEV, ["Two!", "x"] + ["The red"] * (len(docs) - 2))
+    # The official test2015 questions file format; three ids that were not run.
+    questions = tmp_path / "v2_OpenEnded_mscoco_test2015_questions.json"
+    questions.write_text(json.dumps({"questions": [{"question_id": q} for q in docs_ids + [1, 2, 3]]}))
+    task = TESTDEV.with_options({"question_ids": str(questions)})
+    [path] = task.write_artifacts(records, tmp_path / "run")
+    assert path == tmp_path / "run" / "submissions" / "vqav2_testdev_submission.json"
+    entries = json.loads(path.read_text())
+    assert [e["question_id"] for e in entries] == sorted(docs_ids + [1, 2, 3])
+    assert all(set(e) == {"question_id", "answer"} and isinstance(e["question_id"], int) for e in entries)
+    by_id = {e["question_id"]: e["answer"] for e in entries}
+    assert by_id[docs_ids[0]] == "2"  # lmms-eval's normalised prediction ("Two!" -> "2")
+    assert by_id[docs_ids[2]] == "red"
+    assert by_id[docs_ids[1]] == ""  # the failed document
+    assert by_id[1] == by_id[2] == by_id[3] == ""  # listed but not run
+
+
+def test_vqav2_submission_does_not_depend_on_record_order(tmp_path):
+    _, records = run_records(TESTDEV, ["yes"] * 20)
+    shuffled = records[:]
+    random.Random(0).shuffle(shuffled)
+    [a] = TESTDEV.write_artifacts(records, tmp_path / "a")
+    [b] = TESTDEV.write_artifacts(shuffled, tmp_path / "b")
+    assert a.read_bytes() == b.read_bytes()
+
+
+def test_vqav2_val_writes_no_submission(tmp_path):
+    _, records = run_records(VAL, ["yes"] * 30)
+    assert VAL.write_artifacts(records, tmp_path) == []
+
+
+def test_mmbench_test_sheet_has_the_server_columns(tmp_path):
+    docs = list(MMB_TEST.load_docs(DEMO))
+    outputs = [f" {'AB'[i % 2]}. because\n" for i in range(len(docs))]
+    _, records = run_records(MMB_TEST, outputs)
+    shuffled = records[::-1]
+    [path] = MMB_TEST.write_artifacts(shuffled, tmp_path)
+    assert path == tmp_path / "submissions" / "mmbench_en_test_results.xlsx"
+    sheet = pd.read_excel(path, keep_default_na=False)
+    assert list(sheet.columns) == ["index", "question", "answer", "prediction", "hint", "source", "split",
+                                   "category", "L2-category", "A", "B", "C", "D", "E"]
+    assert sheet["index"].tolist() == sorted(int(d["index"]) for d in docs)  # one row per question, by index
+    by_index = dict(zip(sheet["index"], sheet["prediction"]))
+    first = int(docs[0]["index"])
+    assert by_index[first] == "A. because"  # the raw output, stripped, as lmms-eval writes it
+    assert by_index[int(docs[1]["index"])] == ""  # the failed document keeps its row
+    assert set(sheet["E"]) - {""} == {"nan"}  # lmms-eval's doc.get("E", "nan") for the en config
+    assert MMB_TEST.aggregate(records) == {"num_unresolved": 0, "num_errors": 1}
