@@ -1,9 +1,9 @@
 """Next-scale image generation over the full VARGPT model, batched; and the teacher-forced image logits.
 
-The procedure is the released one (VARGPT-family/VARGPT @453d3cf, `modeling_vargpt_llava.py`, the
-`inference_image_gen` branch, driven by `patching_utils/vargpt_sample.py`):
-  1. the prompt (Vicuna v1 template, no image) ends with `<|image_gen_start|>`; one LLM step follows and the
-     token it emits (greedy) indexes `vargpt_gen.class_emb`: that row is the condition vector;
+The procedure is the released one (VARGPT-family/VARGPT @453d3cf, the `inference_image_gen` branch of
+`modeling_vargpt_llava.py`, driven by `patching_utils/vargpt_sample.py`):
+  1. the prompt (Vicuna v1 template, no image) ends with `<|image_gen_start|>`; one LLM step follows (greedy) and
+     a class row of `vargpt_gen.class_emb` is the condition vector (which row: see "Two released loops");
   2. the first token map is cond + pos_start + level/position embedding, mapped into the LLM by
      `image_gen_projector`;
   3. per scale: the LLM runs on the token map, continuing its KV cache; its last (normed) hidden states go through
@@ -12,32 +12,42 @@ The procedure is the released one (VARGPT-family/VARGPT @453d3cf, `modeling_varg
      the next scale, `word_embed`-ed plus its level/position embedding, is the next token map;
   5. the VQ-VAE decodes f_hat into an image in [-1, 1].
 
-What this module adds to the released loop:
+Two released loops. The repository holds two copies of that branch and they differ:
+  - `understand_eval/lmms_eval/models/visionllm/vargpt_llava/modeling_vargpt_llava.py` (the lmms-eval copy, what
+    shared/reference/vargpt_model.md describes): the condition is the row of the token the LLM emitted after
+    `<|image_gen_start|>`; no guidance (`cfg = 4` and `t` are computed and never used); top-k 900, top-p 0.95.
+  - `vargpt_llava/modeling_vargpt_llava.py`, the copy `inference/generation_vargpt.py` (the image-generation demo)
+    imports, as changed by b9391f2 "Fix bugs in the inference for generating image": the emitted token is
+    ignored and both branches use class row num_classes (32003, the unconditional class); guidance cfg 1.5 with
+    the noise rule below; top-k 900, top-p 0.96. The initial commit 931a811 of that copy used the emitted token
+    with the same guidance.
+  The defaults here are the first (issue 2): `condition="emitted_token"`, cfg 0, top-p 0.95. The second is
+  `condition="unconditional_row", cfg=1.5, top_p=0.96`. Both samplers accept both.
+
+What this module adds to the released loops:
   - the prompt is the templated instruction with `<|image_gen_start|>` appended as a token id (the released model
     first writes a reply and then emits that token itself; the reply is not generated here);
   - a batch of prompts runs at once: the prompts are left-padded, the LLM gets an attention mask and explicit
     positions, and each scale is one LLM forward and one VAR forward for the whole batch;
   - every image draws its codes (and its guidance noise) from its own `torch.Generator` seeded by its seed,
-    so an image does not depend on its batch or its position in it (the released loop uses the global RNG);
-  - a token emitted after `<|image_gen_start|>` that has no class row (id >= num_classes) is replaced by
-    `<|image_gen_start|>` itself, the condition used in training; the metadata says so;
-  - classifier-free guidance when cfg > 0 (the released v1 loop computes `t = cfg * si / 9` but never uses it).
+    so an image does not depend on its batch or its position in it (the released loops use the global RNG);
+  - with `condition="emitted_token"`, an emitted token that has no class row (id >= num_classes) is replaced by
+    `<|image_gen_start|>` itself, the condition used in training; the metadata says so.
 
-The unconditional branch. No VARGPT code feeds an unconditional branch to the LLM. In v1 the unconditional
-rows are built (class row num_classes) and sliced off before the LLM (`next_token_map[:B]`) and never used.
-The one place the family implements guidance for this architecture, VARGPT-family/VARGPT-v1.1 @8c67c26
-(`VARGPT-family-training/visionllm/vargpt_llava/modeling_vargpt_llava.py`), runs the LLM on the conditional
-rows only and gives the unconditional rows standard Gaussian noise in place of the LLM's hidden states; those
-rows go through `image_gen_projector_out` and the VAR blocks with AdaLN on class row num_classes, and the two
-logits are mixed with VAR's ramp `(1 + t) * cond - t * uncond`, t = cfg * si / (num_scales - 1). That is the
-rule implemented here (`GUIDANCE_UNCONDITIONAL`), with the noise drawn from each image's own generator, so the
-LLM cost does not double. Caveat: it is the authors' inference rule, not a trained one. Training drops only the
-class row (to row num_classes, p = 0.1) and keeps the text in the LLM context, so VARGPT never saw noise in
-place of hidden states; the alternative that training does support (same prompt, class row num_classes) differs
-from the conditional branch only by the constant class row and would barely guide towards the text.
+The unconditional branch. No VARGPT code feeds an unconditional branch to the LLM. The guided released loop
+(and VARGPT-v1.1 @8c67c26, `VARGPT-family-training/visionllm/vargpt_llava/modeling_vargpt_llava.py`) runs the
+LLM on the conditional rows only and gives the unconditional rows standard Gaussian noise in place of the LLM's
+hidden states; those rows go through `image_gen_projector_out` and the VAR blocks with AdaLN on class row
+num_classes, and the logits are mixed with VAR's ramp `(1 + t) * cond - t * uncond`, t = cfg * si /
+(num_scales - 1). That is the rule implemented here (`GUIDANCE_UNCONDITIONAL`), with the noise drawn from each
+image's own generator, so the LLM cost does not double. Caveat: it is the authors' inference rule, not a trained
+one. Training drops only the class row (to row num_classes, p = 0.1) and keeps the text in the LLM context, so
+VARGPT never saw noise in place of hidden states; the alternative that training does support (same prompt, class
+row num_classes) differs from the conditional branch only by the constant class row and would barely guide
+towards the text.
 
 `sampler="released"` re-implements the released one-image loop for the benchmark baseline (see
-`released_image_tokens`).
+`released_image_tokens`); for the same seeds and settings it draws the same images as the batched sampler.
 
 Shape legend: B batch, T prompt tokens, L pyramid tokens, l tokens of one scale, C VAR width, D LLM hidden size,
 V codebook size, Cv code dimension, H/W pixels.
@@ -55,9 +65,13 @@ from transformers import LlamaModel
 
 Sampler = Literal["batched", "released"]
 SAMPLERS: tuple[str, ...] = ("batched", "released")
-GUIDANCE_UNCONDITIONAL = "gaussian_noise_hidden_states"  # as VARGPT-v1.1's LLaVA code; see the module docstring
+Condition = Literal["emitted_token", "unconditional_row"]
+CONDITIONS: tuple[str, ...] = ("emitted_token", "unconditional_row")
+GUIDANCE_UNCONDITIONAL = "gaussian_noise_hidden_states"  # as the guided released loop; see the module docstring
+# Metadata values of "condition": how each image's class row was chosen.
 CONDITION_EMITTED = "emitted_token"
 CONDITION_FALLBACK = "image_gen_start_fallback"
+CONDITION_UNCONDITIONAL = "unconditional_row"
 
 # transformers 5 renamed the LLM's `past_key_values` argument and output to `cache`.
 _CACHE_ARG = "cache" if "cache" in inspect.signature(LlamaModel.forward).parameters else "past_key_values"
@@ -71,6 +85,7 @@ class ImageTokens:
     f_hat: torch.Tensor  # (batch, Cv, pn_last, pn_last)
     emitted_ids: torch.Tensor  # (batch,) token the LLM emitted after <|image_gen_start|>
     condition_ids: torch.Tensor  # (batch,) class_emb row used as the condition
+    condition_sources: list[str]  # per image, a CONDITION_* value: how its row was chosen
     logits: list[torch.Tensor] | None = None  # per scale (batch, pn * pn, V) float32 logits sampled from
 
 
@@ -113,15 +128,34 @@ def make_generators(seeds: Sequence[int], device: torch.device) -> list[torch.Ge
 
 
 def condition_rows(
-    emitted_B: torch.Tensor, num_classes: int, image_gen_start_id: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Emitted tokens -> (class rows to condition on, which rows fell back to `<|image_gen_start|>`).
+    emitted_B: torch.Tensor, num_classes: int, image_gen_start_id: int, condition: Condition = "emitted_token"
+) -> tuple[torch.Tensor, list[str]]:
+    """Emitted tokens -> (class rows to condition on (B,), how each was chosen: one CONDITION_* value per row).
 
-    Rows below num_classes are class rows; row num_classes is the unconditional class and larger ids have no row,
-    so those use the `<|image_gen_start|>` row, the condition VARGPT was trained with.
+    "emitted_token": rows below num_classes are class rows; row num_classes is the unconditional class and larger
+    ids have no row, so those use the `<|image_gen_start|>` row, the condition VARGPT was trained with.
+    "unconditional_row": row num_classes for every image, whatever was emitted (the guided released loop).
     """
+    if condition == "unconditional_row":
+        return torch.full_like(emitted_B, num_classes), [CONDITION_UNCONDITIONAL] * emitted_B.shape[0]
+    if condition != "emitted_token":
+        raise ValueError(f"unknown condition {condition!r}; known: {list(CONDITIONS)}")
     fallback_B = emitted_B >= num_classes
-    return torch.where(fallback_B, torch.full_like(emitted_B, image_gen_start_id), emitted_B), fallback_B
+    rows_B = torch.where(fallback_B, torch.full_like(emitted_B, image_gen_start_id), emitted_B)
+    return rows_B, [CONDITION_FALLBACK if fell_back else CONDITION_EMITTED for fell_back in fallback_B.tolist()]
+
+
+def guided_logits(logits_2BlV: torch.Tensor, cfg: float, si: int, num_scales: int) -> torch.Tensor:
+    """VAR's ramped guidance on [conditional; unconditional] rows: (1 + t) * cond - t * uncond, t = cfg*si/(S-1)."""
+    B = logits_2BlV.shape[0] // 2
+    t = cfg * si / (num_scales - 1)
+    return (1 + t) * logits_2BlV[:B] - t * logits_2BlV[B:]
+
+
+def guidance_noise(generators: Sequence[torch.Generator], l: int, hidden_size: int, dtype: torch.dtype) -> torch.Tensor:
+    """Standard normal stand-ins (B, l, D) for the unconditional rows' LLM hidden states, one generator per image."""
+    noise = [torch.randn(l, hidden_size, generator=gen, device=gen.device) for gen in generators]
+    return torch.stack(noise).to(dtype)
 
 
 def images_to_uint8(images_B3HW: torch.Tensor) -> torch.Tensor:
@@ -173,6 +207,7 @@ def sample_image_tokens(
     cfg: float = 0.0,
     top_k: int = 900,
     top_p: float = 0.95,
+    condition: Condition = "emitted_token",
     keep_logits: bool = False,
 ) -> ImageTokens:
     """The batched next-scale loop from prompts that end with `<|image_gen_start|>` (left-padded, (batch, T))."""
@@ -188,7 +223,7 @@ def sample_image_tokens(
         position_ids=positions_from_mask(attention_mask_BT), cache=None,
     )
     emitted_B = lm.lm_head(hidden_BTD[:, -1]).argmax(dim=-1)
-    condition_B, _ = condition_rows(emitted_B, var.num_classes, start_id)
+    condition_B, sources = condition_rows(emitted_B, var.num_classes, start_id, condition)
     cond_BD = var.condition(condition_B)
     if cfg > 0:
         cond_var_BD = torch.cat([cond_BD, var.condition(torch.full_like(condition_B, var.num_classes))])
@@ -212,14 +247,11 @@ def sample_image_tokens(
                 position_ids=position_ids_Bl, cache=cache,
             )
             if cfg > 0:
-                noise_BlD = torch.stack(
-                    [torch.randn(l, hidden_BlD.shape[-1], generator=gen, device=gen.device) for gen in generators]
-                )
-                hidden_BlD = torch.cat([hidden_BlD, noise_BlD.to(hidden_BlD.dtype)])
+                noise_BlD = guidance_noise(generators, l, hidden_BlD.shape[-1], hidden_BlD.dtype)
+                hidden_BlD = torch.cat([hidden_BlD, noise_BlD])
             logits_BlV = var(model.image_gen_projector_out(hidden_BlD), cond_var_BD).float()
             if cfg > 0:
-                t = cfg * si / (num_scales - 1)
-                logits_BlV = (1 + t) * logits_BlV[:B] - t * logits_BlV[B:]
+                logits_BlV = guided_logits(logits_BlV, cfg, si, num_scales)
             if keep_logits:
                 kept_logits.append(logits_BlV)
             idx_Bl = sample_codes(logits_BlV, generators, top_k, top_p)
@@ -229,7 +261,7 @@ def sample_image_tokens(
                 x_BlC = var.next_token_map(si + 1, next_map)
     finally:
         var.set_kv_caching(False)
-    return ImageTokens(indices, f_hat, emitted_B, condition_B, kept_logits if keep_logits else None)
+    return ImageTokens(indices, f_hat, emitted_B, condition_B, sources, kept_logits if keep_logits else None)
 
 
 # -- the released loop (benchmark baseline) -----------------------------------------------------------------------
@@ -240,32 +272,36 @@ def released_image_tokens(
     attention_mask_BT: torch.Tensor,
     generators: Sequence[torch.Generator],
     *,
+    cfg: float = 0.0,
     top_k: int = 900,
     top_p: float = 0.95,
+    condition: Condition = "emitted_token",
     keep_logits: bool = False,
 ) -> ImageTokens:
-    """The released one-image-at-a-time loop, faithfully, for each prompt in turn (no guidance, as released).
+    """The released one-image-at-a-time loop, faithfully, for each prompt in turn.
 
     Per image: the prompt alone (padding stripped) through the causal LM with logits for its last position;
-    greedy next token; class rows for it and for the unconditional class, both first token maps projected into
-    the LLM (only the first is used); per scale the full causal-LM forward with all hidden states kept and no
-    attention mask or positions (they continue from the cache), `hidden_states[-1]` through the bridge and VAR
-    blocks, sampling, f_hat update, the next map projected and repeated to two rows as the released code does.
-    Deviations: codes are drawn with the image's own generator (the released code uses the global RNG) and in
-    float32; the condition row follows `condition_rows` (the released code would use row 32003 for an emitted
-    `<|image_gen_end|>` and fail on larger ids).
+    greedy next token; condition rows for both branches and both first token maps projected into the LLM (only
+    the first is used); per scale the full causal-LM forward with all hidden states kept and no attention mask
+    or positions (they continue from the cache), `hidden_states[-1]` (plus noise rows when cfg > 0) through the
+    bridge and VAR blocks, guidance, sampling, f_hat update, the next map projected and repeated to two rows as
+    the released code does. cfg 0 is the lmms-eval copy (conditional rows only); cfg > 0 the guided copy.
+    Deviations: codes and noise are drawn with the image's own generator (the released code uses the global
+    RNG), codes in float32; the condition row follows `condition_rows` (with "emitted_token" the released code
+    would use row 32003 for an emitted `<|image_gen_end|>` and fail on larger ids).
     """
     lm, var, vae = model.language_model, model.vargpt_gen, model.vae_local
     start_id = int(model.config.special_tokens["image_gen_start_token_id"])
     if len(generators) != input_ids_BT.shape[0]:
         raise ValueError(f"got {len(generators)} generators for {input_ids_BT.shape[0]} prompts; pass one per prompt")
+    rows = 2 if cfg > 0 else 1  # VAR rows per image: [conditional; unconditional] when guiding
     results = []
     for input_ids_T, mask_T, gen in zip(input_ids_BT, attention_mask_BT, generators, strict=True):
         prompt_1T = input_ids_T[mask_T.bool()].unsqueeze(0)
         outputs = lm(input_ids=prompt_1T, use_cache=True, logits_to_keep=1)
         cache = getattr(outputs, _CACHE_ARG)
         emitted_1 = outputs.logits[:, -1].argmax(dim=-1)
-        condition_1, _ = condition_rows(emitted_1, var.num_classes, start_id)
+        condition_1, sources = condition_rows(emitted_1, var.num_classes, start_id, condition)
         cond_2D = var.condition(torch.cat([condition_1, torch.full_like(condition_1, var.num_classes)]))
         token_map = model.image_gen_projector(var.first_token_map(cond_2D))
         f_hat = vae.empty_f_hat(1, cond_2D)
@@ -278,7 +314,13 @@ def released_image_tokens(
                     **{_CACHE_ARG: cache},
                 )
                 cache = getattr(outputs, _CACHE_ARG)
-                logits_1lV = var(model.image_gen_projector_out(outputs.hidden_states[-1]), cond_2D[:1]).float()
+                hidden_1lD = outputs.hidden_states[-1]
+                if cfg > 0:
+                    noise_1lD = guidance_noise([gen], pn * pn, hidden_1lD.shape[-1], hidden_1lD.dtype)
+                    hidden_1lD = torch.cat([hidden_1lD, noise_1lD])
+                logits_1lV = var(model.image_gen_projector_out(hidden_1lD), cond_2D[:rows]).float()
+                if cfg > 0:
+                    logits_1lV = guided_logits(logits_1lV, cfg, si, len(var.patch_nums))
                 if keep_logits:
                     kept_logits.append(logits_1lV)
                 idx_1l = sample_codes(logits_1lV, [gen], top_k, top_p)
@@ -288,12 +330,13 @@ def released_image_tokens(
                     token_map = model.image_gen_projector(var.next_token_map(si + 1, next_map)).repeat(2, 1, 1)
         finally:
             var.set_kv_caching(False)
-        results.append(ImageTokens(indices, f_hat, emitted_1, condition_1, kept_logits if keep_logits else None))
+        results.append(ImageTokens(indices, f_hat, emitted_1, condition_1, sources, kept_logits or None))
     return ImageTokens(
         indices=[torch.cat(scale) for scale in zip(*(r.indices for r in results))],
         f_hat=torch.cat([r.f_hat for r in results]),
         emitted_ids=torch.cat([r.emitted_ids for r in results]),
         condition_ids=torch.cat([r.condition_ids for r in results]),
+        condition_sources=[source for r in results for source in r.condition_sources],
         logits=[torch.cat(scale) for scale in zip(*(r.logits for r in results))] if keep_logits else None,
     )
 
@@ -310,34 +353,34 @@ def generate_images(
     top_k: int = 900,
     top_p: float = 0.95,
     sampler: Sampler = "batched",
+    condition: Condition = "emitted_token",
 ) -> tuple[torch.Tensor, list[dict]]:
     """Images for `prompts`: uint8 `(batch, 3, size, size)` (256 px released) and one metadata dict per image.
 
-    Defaults are the released sampler's (no guidance, top-k 900, top-p 0.95). Each image's randomness comes
-    from `torch.Generator().manual_seed(seed)` on the model's device. `sampler="released"` runs the released
-    one-image loop (benchmark baseline; cfg must be 0).
+    Defaults are the lmms-eval copy of the released loop (emitted-token condition, no guidance, top-k 900,
+    top-p 0.95); `condition="unconditional_row", cfg=1.5, top_p=0.96` is the guided demo copy (module docstring).
+    Each image's randomness comes from a generator on the model's device seeded with its seed.
+    `sampler="released"` runs the released one-image loop (the benchmark baseline).
     """
     if len(prompts) != len(seeds):
         raise ValueError(f"got {len(prompts)} prompts but {len(seeds)} seeds; pass one seed per prompt")
     if sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}; known: {list(SAMPLERS)}")
+    if condition not in CONDITIONS:
+        raise ValueError(f"unknown condition {condition!r}; known: {list(CONDITIONS)}")
     if cfg < 0:
         raise ValueError(f"cfg must be >= 0 (0 disables guidance), got {cfg}")
-    if sampler == "released" and cfg > 0:
-        raise ValueError("the released loop has no classifier-free guidance; use sampler='batched' for cfg > 0")
     if not prompts:
         size = model.vae_local.image_size
         return torch.empty(0, 3, size, size, dtype=torch.uint8), []
     input_ids_BT, mask_BT = image_prompt_batch(model, processor, prompts)
     generators = make_generators(seeds, input_ids_BT.device)
-    if sampler == "released":
-        tokens = released_image_tokens(model, input_ids_BT, mask_BT, generators, top_k=top_k, top_p=top_p)
-    else:
-        tokens = sample_image_tokens(model, input_ids_BT, mask_BT, generators, cfg=cfg, top_k=top_k, top_p=top_p)
+    run = released_image_tokens if sampler == "released" else sample_image_tokens
+    tokens = run(model, input_ids_BT, mask_BT, generators, cfg=cfg, top_k=top_k, top_p=top_p, condition=condition)
     images_B3HW = images_to_uint8(model.vae_local.f_hat_to_images(tokens.f_hat)).cpu()
     metadata = []
     emitted_ids, condition_ids = tokens.emitted_ids.tolist(), tokens.condition_ids.tolist()
-    for prompt, seed, emitted, condition in zip(prompts, seeds, emitted_ids, condition_ids):
+    for i, (prompt, seed) in enumerate(zip(prompts, seeds)):
         metadata.append({
             "prompt": prompt,
             "seed": int(seed),
@@ -345,9 +388,9 @@ def generate_images(
             "cfg": float(cfg),
             "top_k": int(top_k),
             "top_p": float(top_p),
-            "emitted_token_id": int(emitted),
-            "condition_class_id": int(condition),
-            "condition": CONDITION_FALLBACK if emitted != condition else CONDITION_EMITTED,
+            "emitted_token_id": int(emitted_ids[i]),
+            "condition_class_id": int(condition_ids[i]),
+            "condition": tokens.condition_sources[i],
             "unconditional_branch": GUIDANCE_UNCONDITIONAL if cfg > 0 else None,
         })
     return images_B3HW, metadata

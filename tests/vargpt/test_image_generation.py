@@ -8,9 +8,11 @@ import torch
 from vargpt.image_generation import (
     CONDITION_EMITTED,
     CONDITION_FALLBACK,
+    CONDITION_UNCONDITIONAL,
     condition_rows,
     filter_top_k_top_p,
     generate_images,
+    guided_logits,
     image_prompt_batch,
     images_to_uint8,
     make_generators,
@@ -51,9 +53,23 @@ def test_each_row_draws_from_its_own_generator():
 
 def test_a_token_without_class_row_falls_back_to_image_gen_start():
     # num_classes 10 (rows 0..9 are classes, row 10 is unconditional); image_gen_start is 9.
-    rows, fallback = condition_rows(torch.tensor([3, 9, 10, 11]), num_classes=10, image_gen_start_id=9)
+    rows, sources = condition_rows(torch.tensor([3, 9, 10, 11]), num_classes=10, image_gen_start_id=9)
     assert rows.tolist() == [3, 9, 9, 9]
-    assert fallback.tolist() == [False, False, True, True]
+    assert sources == [CONDITION_EMITTED, CONDITION_EMITTED, CONDITION_FALLBACK, CONDITION_FALLBACK]
+
+
+def test_the_unconditional_row_condition_ignores_the_emitted_token():
+    emitted = torch.tensor([3, 11])
+    rows, sources = condition_rows(emitted, num_classes=10, image_gen_start_id=9, condition="unconditional_row")
+    assert rows.tolist() == [10, 10]
+    assert sources == [CONDITION_UNCONDITIONAL] * 2
+
+
+def test_guidance_is_vars_ramp():
+    # 3 scales: t = cfg * si / 2. cond 2, uncond 1: at si=0 -> 2; at si=2 with cfg 1.5 -> 2.5 * 2 - 1.5 * 1 = 3.5.
+    logits = torch.tensor([2.0, 1.0]).view(2, 1, 1)
+    assert guided_logits(logits, cfg=1.5, si=0, num_scales=3).item() == 2.0
+    assert guided_logits(logits, cfg=1.5, si=2, num_scales=3).item() == 3.5
 
 
 def test_uint8_conversion_is_the_released_truncation():
@@ -164,10 +180,15 @@ def test_guidance_runs_and_leaves_the_first_scale_unguided(tiny_model):
     assert images.shape[0] == 3 and all(m["unconditional_branch"] for m in metadata)
 
 
-def test_released_sampler_refuses_guidance(tiny_model):
+def test_released_loop_matches_the_batched_sampler_with_the_guided_demo_settings(tiny_model):
+    # The guided released copy: class row num_classes for both branches, cfg 1.5, top-p 0.96.
     model, processor = tiny_model
-    with pytest.raises(ValueError, match="no classifier-free guidance"):
-        generate_images(model, processor, PROMPTS[:1], SEEDS[:1], cfg=1.5, sampler="released")
+    settings = {"cfg": 1.5, "top_p": 0.96, "condition": "unconditional_row"}
+    batched, metadata = generate_images(model, processor, PROMPTS, SEEDS, **settings)
+    released, _ = generate_images(model, processor, PROMPTS, SEEDS, sampler="released", **settings)
+    assert torch.equal(batched, released)
+    assert {m["condition_class_id"] for m in metadata} == {model.vargpt_gen.num_classes}
+    assert {m["condition"] for m in metadata} == {CONDITION_UNCONDITIONAL}
 
 
 def test_teacher_forcing_needs_one_pad_per_pyramid_token(tiny_model):
