@@ -1,0 +1,302 @@
+"""Deterministic corpora of (document, model output) pairs aimed at each scorer's normalisation rules.
+
+Every corpus is built from small hand-written lists (answers, their spelling variants, output
+formats) combined by index arithmetic and one seeded `random.Random`, so it is identical on every run
+and every machine. Documents carry the fields lmms-eval's task code reads (real dataset schemas).
+
+Rules hit, per benchmark:
+- VQAv2: the 21 VQA punctuation marks next to / away from spaces, digit-comma-digit text (deletes all
+  marks), periods (kept before digits, deleted elsewhere, at most 32 deleted), number words, articles,
+  contractions, case, newline/tab/space handling, unicode look-alikes, 0..10 matching gold answers.
+- GQA: case, every `string.punctuation` character (deleted on both sides, even inside words),
+  whitespace inside and around, articles and number words (not normalised), unicode punctuation.
+- POPE: yes/no in every case and spacing, with punctuation and in sentences (strict match), others.
+- SEED: option letters in every format (the first character decides), lower case, empty outputs.
+- MMBench: option letters in every format `can_infer` knows, option texts, the article "A", several
+  letters, options missing or empty, circular copies (index k * 1e6 + q) with rotated options.
+"""
+
+from __future__ import annotations
+
+import random
+import string
+from dataclasses import dataclass
+
+SEED = 20250101
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """Documents and one raw model output per document."""
+
+    docs: list[dict]
+    outputs: list[str]
+
+
+# -------------------------------------------------------------------------------------------------
+# Output transformations shared by the open-ended corpora: each maps an answer to a model output.
+OUTPUT_FORMS = (
+    lambda a: a,
+    lambda a: a.upper(),
+    lambda a: a.title(),
+    lambda a: a + ".",
+    lambda a: a + "!",
+    lambda a: a + "?",
+    lambda a: f"  {a}  ",
+    lambda a: f"\n{a}\n",
+    lambda a: f"\t{a}",
+    lambda a: f"{a}\n\nThe image shows it.",
+    lambda a: f"The {a}",
+    lambda a: f"a {a}",
+    lambda a: f"An {a}",
+    lambda a: f"({a})",
+    lambda a: f"[{a}]",
+    lambda a: f'"{a}"',
+    lambda a: f"'{a}'",
+    lambda a: f"{a} ,",
+    lambda a: f"{a}, {a}",
+    lambda a: f"{a};",
+    lambda a: f"{a} - {a}",
+    lambda a: f"{a}-{a}",
+    lambda a: f"{a}/{a}",
+    lambda a: f"{a} / {a}",
+    lambda a: f"{a}_{a}",
+    lambda a: f"<{a}>",
+    lambda a: f"{{{a}}}",
+    lambda a: f"{a}=",
+    lambda a: f"+{a}",
+    lambda a: f"{a}\\",
+    lambda a: f"@{a}",
+    lambda a: f"`{a}`",
+    lambda a: f"{a}...",
+    lambda a: f"{a}" + "." * 40,  # more periods than the 32 the VQA regex deletes
+    lambda a: f"{a}.{a}",
+    lambda a: f"{a}:",
+    lambda a: f"#{a}",
+    lambda a: f"{a}&{a}",
+    lambda a: f"{a}*",
+    lambda a: f"{a}%",
+    lambda a: f"${a}",
+    lambda a: f"{a}  {a}",
+    lambda a: f"{a}\u00a0",  # no-break space: str.strip removes it
+    lambda a: f"{a}\u2026",  # horizontal ellipsis: not ASCII punctuation
+    lambda a: f"\u2018{a}\u2019",  # curly quotes
+    lambda a: a.replace("'", "\u2019"),
+    lambda a: a.replace(" ", ""),
+    lambda a: a.replace(" ", "  "),
+    lambda a: a.replace(" ", "\t"),
+    lambda a: f"{a} 1,000",
+    lambda a: f"{a} 3.5",
+    lambda a: f"{a} a.m.",
+    lambda a: "",
+    lambda a: "   ",
+    lambda a: f"<think>maybe {a}?</think>{a}",  # lmms-eval strips closed reasoning blocks
+)
+
+
+# -------------------------------------------------------------------------------------------------
+# VQAv2
+# Each cluster holds spellings of one answer; some normalise to the same string, some do not.
+VQA_CLUSTERS = (
+    ("2", "two", "Two", "2 ", "TWO.", "2 dogs"),
+    ("yes", "Yes", "yes!", "YES.", "yes yes", "yeah"),
+    ("no", "No", "no.", "nope", "no!", "not"),
+    ("red", "Red", "red.", "dark red", "red!", "(red)"),
+    ("t-shirt", "t shirt", "tshirt", "T-Shirt", "t - shirt", "t_shirt"),
+    ("1,000", "1000", "1 000", "thousand", "1,000.", "1.000"),
+    ("3.5", "3.50", "3,5", "3.5.", "3 .5", "three and half"),
+    ("10:30", "10.30", "10:30 am", "10:30 a.m.", "1030", "10:30."),
+    ("don't know", "dont know", "do not know", "Don't know", "dont' know", "idk"),
+    ("man's hat", "mans hat", "man hat", "the man's hat", "man's hat.", "mans' hat"),
+    ("dog", "the dog", "a dog", "dogs", "Dog", "an dog"),
+    ("black and white", "black/white", "black & white", "black, white", "black-and-white", "b&w"),
+    ("0", "none", "zero", "nothing", "Zero", "0."),
+    ("10", "ten", "Ten", "10+", "10.", "10 "),
+    ("left", "on left", "to the left", "left side", "Left", "left."),
+    ("frisbee", "Frisbee", "frisbee!", "(frisbee)", "frisbee?", "frisbees"),
+    ("what's", "whats", "what is", "Whats", "what's.", "what' s"),
+    ("teddy bear", "teddy-bear", "teddy_bear", "teddy bears", "Teddy Bear", "teddy  bear"),
+    ("$5", "5", "5 dollars", "five", "$5.00", "5$"),
+    ("50%", "50", "half", "fifty percent", "50 %", "50%."),
+    ("o'clock", "oclock", "o clock", "12 o'clock", "12 oclock", "clock"),
+    ("isn't", "isnt", "is not", "Isnt", "isn't.", "aint"),
+)
+
+
+def vqav2_corpus(num_docs: int = 264) -> Corpus:
+    """VQAv2 documents (10 gold answers each) and predictions built from answer spellings."""
+    rng = random.Random(SEED)
+    docs, outputs = [], []
+    answer_types = ("yes/no", "number", "other")
+    for i in range(num_docs):
+        cluster = VQA_CLUSTERS[i % len(VQA_CLUSTERS)]
+        other = VQA_CLUSTERS[(i * 7 + 3) % len(VQA_CLUSTERS)]
+        # 0..10 gold answers from the cluster, the rest from another cluster: every min(1, m/3) value occurs.
+        num_from_cluster = (i // len(VQA_CLUSTERS)) % 11
+        golds = [rng.choice(cluster) for _ in range(num_from_cluster)]
+        golds += [rng.choice(other) for _ in range(10 - num_from_cluster)]
+        rng.shuffle(golds)
+        answers = [{"answer": g, "answer_confidence": rng.choice(("yes", "maybe", "no")), "answer_id": k + 1}
+                   for k, g in enumerate(golds)]
+        base = rng.choice(cluster)
+        form = OUTPUT_FORMS[(i * 5 + i // len(OUTPUT_FORMS)) % len(OUTPUT_FORMS)]
+        docs.append({
+            "question_id": 262148000 + i,
+            "question": f"Question {i}?",
+            "question_type": "what",
+            "answer_type": answer_types[i % 3],
+            "multiple_choice_answer": cluster[0],
+            "image_id": 9000 + i,
+            "answers": answers,
+        })
+        outputs.append(form(base))
+    return Corpus(docs, outputs)
+
+
+# -------------------------------------------------------------------------------------------------
+# GQA
+GQA_ANSWERS = (
+    "yes", "no", "left", "right", "t-shirt", "black and white", "man", "white", "wood", "table",
+    "2", "two", "the bottom", "don't know", "Yes", "T-Shirt", "tshirt", "a.m.", "st. louis", "50%",
+)
+# Outputs that hit each ASCII punctuation character, inside and around a word.
+GQA_PUNCTUATION_FORMS = tuple(
+    (lambda p: (lambda a: a + p))(p) for p in string.punctuation
+) + tuple(
+    (lambda p: (lambda a: a[:1] + p + a[1:]))(p) for p in string.punctuation
+)
+GQA_EXTRA_FORMS = (
+    lambda a: f"{a}\x00{a}",  # an inner NUL survives numpy's string arrays
+    lambda a: f"{a} ",
+    lambda a: f"{a}\n",
+    lambda a: f"{a}\nyes",
+    lambda a: a.replace(" ", "\u00a0"),
+    lambda a: f"the {a}",
+    lambda a: {"2": "two", "two": "2"}.get(a, a),
+    lambda a: a.upper().replace("I", "\u0130"),  # dotted capital I lower-cases to two code points
+)
+
+
+# lmms-eval compares numpy string arrays, which drop trailing NUL characters: "left\x00" equals "left".
+GQA_TRAILING_NUL_FORMS = (lambda a: f"{a}\x00", lambda a: f"{a}.\x00\x00")
+
+
+def gqa_corpus(forms: tuple = OUTPUT_FORMS + GQA_PUNCTUATION_FORMS + GQA_EXTRA_FORMS, rounds: int = 2) -> Corpus:
+    """GQA documents (one gold answer) and predictions: every output form once per round, each round on other golds."""
+    rng = random.Random(SEED + 1)
+    docs, outputs = [], []
+    for i in range(rounds * len(forms)):
+        form = forms[i % len(forms)]
+        gold = GQA_ANSWERS[(i + i // len(forms)) % len(GQA_ANSWERS)]
+        # One document in four answers a different gold, so most forms are tried on a wrong answer too.
+        source = gold if i % 4 else rng.choice(GQA_ANSWERS)
+        docs.append({"id": f"2014{i:05d}", "imageId": f"n{i}", "question": f"Question {i}?",
+                     "answer": gold, "fullAnswer": f"It is {gold}."})
+        outputs.append(form(source))
+    return Corpus(docs, outputs)
+
+
+# -------------------------------------------------------------------------------------------------
+# POPE
+POPE_OUTPUTS = (
+    "yes", "no", "Yes", "No", "YES", "NO", " yes", "no ", "\nyes\n", "\tno", "yes.", "No.", "yes!",
+    "Yes, there is a dog in the image.", "No, there is not.", "There is no dog.", "not", "nope",
+    "y", "n", "", "   ", "yes yes", "ye s", "yes\nno", "\uff59\uff45\uff53", "Yes\u00a0", "yES", "nO",
+    "<think>no</think>yes", "maybe", "1", "0", "true", "false", "yes\n\n", "no\n\nThe image shows",
+)
+
+
+def pope_corpus(num_docs: int = 222) -> Corpus:
+    """POPE documents (gold yes/no, in three categories) and outputs from the list above."""
+    rng = random.Random(SEED + 2)
+    golds = ("yes", "no", "Yes", " no")  # lmms-eval lower-cases and strips the gold too
+    categories = ("adversarial", "popular", "random")
+    docs, outputs = [], []
+    for i in range(num_docs):
+        docs.append({"id": str(i), "question_id": str(i + 1), "question": f"Is there a thing {i} in the image?",
+                     "answer": golds[i % len(golds)] if i % 7 else rng.choice(("yes", "no")),
+                     "image_source": f"COCO_val2014_{i:012d}", "category": categories[i % 3]})
+        outputs.append(POPE_OUTPUTS[(i * 3 + i // len(POPE_OUTPUTS)) % len(POPE_OUTPUTS)])
+    return Corpus(docs, outputs)
+
+
+# -------------------------------------------------------------------------------------------------
+# SEED-Bench
+LETTER_FORMS = (
+    "{L}", "{L}.", "{L})", "({L})", "{L}:", ":{L}", "{L},", "{L}).", "({L}).", ":{L}.", ":{L})", ":{L},",
+    "{l}", "{l}.", " {L} ", "\n{L}", "Answer: {L}", "The answer is {L}", "The answer is {L}.",
+    "{L}. {text}", "{L} {text}", "{text}", "{Text}", "Option {L}", "{L} and {M}", "{L} {M}", "{M}{L}",
+    "I think {L}", "{L}\n\n{M}", "<think>{M}</think>{L}", "", "E", "\uff21", "1", "{L}{L}",
+)
+
+
+def letter_output(form: str, letter: str, other: str, text: str) -> str:
+    """One output format filled with a letter, another letter and an option text."""
+    return form.format(L=letter, l=letter.lower(), M=other, text=text, Text=text.title())
+
+
+def seed_corpus(num_docs: int = 240) -> Corpus:
+    """SEED-Bench documents (image and video items) and letter outputs in every format."""
+    rng = random.Random(SEED + 3)
+    options = ("red", "blue", "a dog", "two cats", "A car", "left", "none", "B")
+    docs, outputs = [], []
+    for i in range(num_docs):
+        choices = rng.sample(options, 4)
+        answer = "ABCD"[i % 4]
+        said = answer if i % 3 else rng.choice("ABCD")  # a third of the outputs name a random letter
+        other = rng.choice("ABCD")
+        doc = {"answer": answer, "choice_a": choices[0], "choice_b": choices[1], "choice_c": choices[2],
+               "choice_d": choices[3], "data_id": f"demo/{i:05d}.png", "data_type": "video" if i % 5 == 4 else "image",
+               "question": f"Question {i}?", "question_id": str(100000 + i), "question_type_id": 1 + i % 12}
+        docs.append(doc)
+        form = LETTER_FORMS[(i * 7 + i // len(LETTER_FORMS)) % len(LETTER_FORMS)]
+        outputs.append(letter_output(form, said, other, choices["ABCD".index(said)]))
+    return Corpus(docs, outputs)
+
+
+# -------------------------------------------------------------------------------------------------
+# MMBench
+MMBENCH_OPTION_TEXTS = ("red", "blue", "green", "a dog", "the cat", "Paris", "B", "yes", "left side", "10")
+MMBENCH_CATEGORIES = (("image_scene", "Coarse Perception"), ("ocr", "Fine-grained Single-instance Perception"),
+                      ("physical_relation", "Relation Reasoning"))
+MMBENCH_FORMS = LETTER_FORMS + (
+    "A {text}", "A is {text} and more", "{L} or maybe {M}", "Failed to obtain answer via API {L}",
+    "{text} or {other_text}", "It is {Text}.", "({L}", "{L}]", "**{L}**",
+)
+
+
+def _rotate(options: list, k: int) -> list:
+    return options[k:] + options[:k]
+
+
+def mmbench_corpus(num_questions: int = 72) -> Corpus:
+    """MMBench groups: each question and its circular copies (one per option), one output per row."""
+    rng = random.Random(SEED + 4)
+    docs, outputs = [], []
+    form_index = 0
+    for q in range(num_questions):
+        num_options = 2 + q % 3  # 2, 3 or 4 options; missing ones are None
+        texts = rng.sample(MMBENCH_OPTION_TEXTS, num_options)
+        if q % 16 == 5:
+            texts[-1] = ""  # an empty option text, which can_infer_text matches everywhere
+        answer_pos = rng.randrange(num_options)
+        hint = None if q % 3 else f"Hint {q}."
+        category, l2 = MMBENCH_CATEGORIES[q % len(MMBENCH_CATEGORIES)]
+        for k in range(num_options):
+            rotated = _rotate(texts, k)
+            gold = "ABCD"[(answer_pos - k) % num_options]
+            row = {"index": k * 1_000_000 + q, "question": f"Question {q}", "hint": hint, "answer": gold,
+                   "category": category, "source": "corpus", "L2-category": l2, "comment": None, "split": "dev"}
+            for j, letter in enumerate("ABCD"):
+                row[letter] = rotated[j] if j < num_options else None
+            docs.append(row)
+            # Mostly the gold letter, sometimes another option, in a rotating format.
+            said = gold if rng.random() < 0.75 else "ABCD"[rng.randrange(num_options)]
+            other = "ABCD"[rng.randrange(num_options)]
+            form = MMBENCH_FORMS[form_index % len(MMBENCH_FORMS)]
+            form_index += 1
+            text = row[said]
+            other_text = row[other]
+            outputs.append(form.format(L=said, l=said.lower(), M=other, text=text, Text=text.title(),
+                                       other_text=other_text))
+    return Corpus(docs, outputs)
