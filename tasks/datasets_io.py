@@ -61,8 +61,11 @@ def find_copy(spec: DatasetSpec, source: DataSource) -> DatasetCopy:
     if source.kind == "demo":
         return DatasetCopy("demo", str(DEMO_DIR / spec.hub_id))
     root = Path(source.path) if source.path is not None else Path(".")
-    tried = [root / repo_id for repo_id in (spec.hub_id, *spec.mirrors)]
-    for folder in [*tried, root]:
+    repo_ids = (spec.hub_id, *spec.mirrors)
+    tried = [root / repo_id for repo_id in repo_ids]
+    # DIR itself may be the copy (`score --data PATH`), unless it is a folder of copies (DIR/<org>/...).
+    root_is_collection = any((root / repo_id.split("/")[0]).is_dir() for repo_id in repo_ids)
+    for folder in tried if root_is_collection else [*tried, root]:
         kind = _folder_kind(folder)
         if kind is not None:
             return DatasetCopy(kind, str(folder))
@@ -83,10 +86,10 @@ def read_split(copy: DatasetCopy, config: str | None, split: str) -> datasets.Da
     if copy.kind == "snapshot":
         try:
             return datasets.load_dataset(copy.location, config, split=split)
-        except (ValueError, FileNotFoundError) as err:
+        except Exception as err:  # noqa: BLE001 - `datasets` raises many types for a bad or partial folder
             raise DatasetUnavailable(
-                f"snapshot {copy.location} has no config {config!r} split {split!r} ({_first_line(err)}); "
-                "point --data at a complete snapshot of the hub repository"
+                f"snapshot {copy.location} does not give config {config or DEFAULT_CONFIG!r} split {split!r} "
+                f"({type(err).__name__}: {_first_line(err)}); point --data at a complete snapshot of the hub repository"
             ) from None
     return _read_hub_split(copy, config, split)
 
@@ -172,7 +175,7 @@ def _folder_kind(folder: Path) -> Literal["snapshot", "saved"] | None:
         return None
     if (folder / "dataset_dict.json").is_file() or (folder / "state.json").is_file():
         return "saved"
-    if (folder / "README.md").is_file() or any(folder.glob("**/*.parquet")):
+    if (folder / "README.md").is_file() or any(folder.glob("*.parquet")) or any(folder.glob("*/*.parquet")):
         return "snapshot"
     return None
 

@@ -107,3 +107,12 @@ def test_image_loader_accepts_decoded_images_and_pickles():
     Image.new("L", (4, 4)).save(buffer, format="PNG")
     loader = pickle.loads(pickle.dumps(image_loader([{"bytes": buffer.getvalue(), "path": None}, Image.new("RGB", (2, 2))], "x")))
     assert [im.mode for im in loader()] == ["RGB", "RGB"]
+
+
+def test_folder_of_copies_without_this_dataset_is_not_mistaken_for_it():
+    # tasks/demo holds lmms-lab/* copies; a dataset id it lacks must not read tasks/demo itself.
+    from evals.task_api import DatasetSpec
+    from tasks.datasets_io import find_copy
+
+    with pytest.raises(DatasetUnavailable, match="no copy of dataset lmms-lab/ScienceQA"):
+        find_copy(DatasetSpec("lmms-lab/ScienceQA", "test"), DataSource.parse(str(DEMO_DIR)))
