@@ -2,30 +2,35 @@
 
 A baseline (JSON, schema ``vargpt-evals/baseline/1``) holds, per task, the metrics, the document
 and error counts and the task's protocol (dataset id/revision/split, prompt, options, version),
-plus the run settings that decide the numbers (data source kind, seed). The model is recorded but
+plus the run settings that decide the numbers (data source kind, seed, dtype). The model is recorded but
 not compared: checking a new checkpoint against the old one's baseline is the point.
 
 ``check`` outcomes (the CLI's exit codes):
   0  comparable, and every baseline metric is within its tolerance;
   1  comparable, and at least one metric moved beyond its tolerance (either direction);
-  2  not comparable: other tasks, another protocol or document count, other data or seed, or a
-     baseline metric the run does not report.
+  2  not comparable: other tasks, another protocol or document count, other data, seed or dtype,
+     or a baseline metric the run does not report.
 
 Tolerance rules (per metric, first that applies):
   1. an override from ``--tolerance``: ``metric=V`` or ``task/metric=V``, ``V`` absolute in the
      metric's unit, or ``V%`` relative to the baseline value (``task/metric`` wins over ``metric``);
-  2. FID and Inception-score metrics (RELATIVE_TOLERANCES): relative, 5% of the baseline value.
-     Between two 50,000-sample runs with different seeds these move by about 1-2% (VAR reports
-     d24 -> d30 as 2.09 -> 1.92, a 9% step), so 5% flags real changes without flapping;
+  2. FID and Inception-score metrics (RELATIVE_TOLERANCES): relative, 5% of the baseline value
+     (50% for the IS spread over splits). Between two 50,000-sample runs with different seeds these
+     move by about 1-2% (VAR reports d24 -> d30 as 2.09 -> 1.92, a 9% step), so 5% flags real
+     changes without flapping; precision and recall (fractions) follow rule 5 on a 0-1 scale;
   3. counts (ints, e.g. ``num_errors``): a count out of ``num_docs``, tolerance
      ``k * sqrt(n * p * (1 - p))`` documents with ``p`` estimated as below;
   4. a float outside [0, 100] is not a percentage: relative, 5% of the baseline value;
   5. every other number is an accuracy-like proportion in percent (the results.json contract):
      tolerance ``k * 100 * sqrt(p * (1 - p) / n)`` percentage points, the binomial standard error
-     of the baseline's proportion from its ``n = num_docs`` documents. ``p`` is the smoothed
+     of the baseline's proportion from its ``n`` documents: ``num_docs``, or for a breakdown metric
+     ``key:label`` the number of the run's records with that label (counted from the run folder's
+     records when the baseline is frozen, kept in the baseline as ``sample_sizes``). ``p`` is the smoothed
      ``(x + 1) / (n + 2)`` with ``x = n * value / 100`` (Laplace's rule), so a metric at 0% or 100%
      still gets a nonzero tolerance instead of failing on any one document. For VQA accuracy
      (per-document values in [0, 1]) the binomial error is an upper bound of the true one.
+Known approximation: MMBench's CircularEval counts a question once but has up to four rotated
+documents, so its ``n`` (documents) overstates the questions and its tolerance is up to 2x tight.
 ``k`` defaults to DEFAULT_SIGMAS = 3: a metric that did not really change stays inside about
 99.7% of the time (normal approximation), so with a dozen metrics per run a false alarm is rare,
 while a change of a few standard errors is caught.
@@ -38,21 +43,31 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal, Mapping, Sequence
+from typing import Any, Iterable, Literal, Mapping, Sequence
 
 import pandas as pd
 
 from evals import config
 from evals.errors import HarnessError
+from evals.records import Record, dedup_records, read_records, records_dir
 
 BASELINE_SCHEMA = "vargpt-evals/baseline/1"
 DEFAULT_SIGMAS = 3.0
-# Exact metric names of tasks/imagenet.py that are not proportions: relative tolerance.
+# Metric names of tasks/imagenet.py (FID, INCEPTION_SCORE, ...), each also with the suffixes it
+# carries for non-official Inception weights (tasks/inception.py metric_suffix); a unit test holds
+# these names to the task's constants.
+_INCEPTION_SUFFIXES = ("", "_random_inception", "_unverified_inception")
+# Not proportions: relative tolerance. The spread of IS over its 10 splits is itself a noisy estimate.
 RELATIVE_TOLERANCES: dict[str, float] = {
-    "fid": 0.05,
-    "inception_score": 0.05,
-    "inception_score_mean": 0.05,
+    **{f"fid{s}": 0.05 for s in _INCEPTION_SUFFIXES},
+    **{f"inception_score{s}": 0.05 for s in _INCEPTION_SUFFIXES},
+    **{f"inception_score_std{s}": 0.5 for s in _INCEPTION_SUFFIXES},
 }
+# Proportions reported as fractions in [0, 1] (not percent): binomial on that scale, n = images.
+FRACTION_METRICS: frozenset[str] = frozenset(f"{m}{s}" for m in ("precision", "recall") for s in _INCEPTION_SUFFIXES)
+# Breakdown metrics are named `<key>:<label>` (tasks/accuracy.py breakdown): accuracy over the
+# records whose scores[key] == label.
+BREAKDOWN_SEPARATOR = ":"
 
 # A float metric outside [0, 100] is not a percentage: relative tolerance.
 FALLBACK_RELATIVE = 0.05
@@ -173,6 +188,9 @@ def metric_tolerance(task: str, metric: str, baseline: float, num_docs: int,
     if isinstance(baseline, int) and not isinstance(baseline, bool):
         se = count_standard_error(baseline, num_docs)
         return Tolerance(sigmas * se, "count", f"{sigmas:g} x {se:.3g} docs (n={num_docs})")
+    if metric in FRACTION_METRICS and 0.0 <= baseline <= 1.0:
+        se = binomial_standard_error(baseline, num_docs, scale=1.0)
+        return Tolerance(sigmas * se, "binomial", f"{sigmas:g} x SE {se:.3g} (n={num_docs})")
     if not 0.0 <= baseline <= 100.0:
         return Tolerance(FALLBACK_RELATIVE * abs(baseline), "relative",
                          f"{FALLBACK_RELATIVE:.0%} of baseline (not a percentage)")
@@ -205,16 +223,27 @@ def read_results(run_dir: Path) -> dict[str, Any]:
         raise BaselineError(f"{path} is not valid JSON: {exc}") from None
 
 
-def results_to_baseline(results: Mapping[str, Any], source: str) -> dict[str, Any]:
-    """Freeze a results.json: per task metrics, counts, protocol; the settings that decide them."""
+def results_to_baseline(results: Mapping[str, Any], source: str,
+                        sample_sizes: Mapping[str, Mapping[str, int]] | None = None) -> dict[str, Any]:
+    """Freeze a results.json: per task metrics, counts, protocol; the settings that decide them.
+
+    Groups (e.g. POPE's pooled splits) are frozen as entries named ``group:<name>``, their protocol
+    being their member tasks. ``sample_sizes`` gives per task the n of breakdown metrics.
+    """
     run = results.get("run", {})
+    entries = dict(results.get("tasks", {}))
+    for name, group in results.get("groups", {}).items():
+        entries[f"group{BREAKDOWN_SEPARATOR}{name}"] = {**group, "protocol": {"tasks": group.get("tasks", [])}}
     tasks = {}
-    for name, entry in sorted(results.get("tasks", {}).items()):
+    for name, entry in sorted(entries.items()):
+        metrics = {k: v for k, v in entry.get("metrics", {}).items() if _is_number(v)}
+        sizes = (sample_sizes or {}).get(name, {})
         tasks[name] = {
-            "metrics": {k: v for k, v in entry.get("metrics", {}).items() if _is_number(v)},
+            "metrics": metrics,
             "primary_metric": entry.get("primary_metric"),
             "num_docs": entry.get("num_docs"),
             "num_errors": entry.get("num_errors"),
+            "sample_sizes": {m: int(sizes[m]) for m in sorted(sizes) if m in metrics},
             "higher_is_better": entry.get("higher_is_better", {}),
             "protocol": entry.get("protocol", {}),
         }
@@ -230,18 +259,42 @@ def results_to_baseline(results: Mapping[str, Any], source: str) -> dict[str, An
 
 
 def run_settings(run: Mapping[str, Any]) -> dict[str, Any]:
-    """The run-level settings a comparison requires to match: data source kind and seed.
+    """The run-level settings a comparison requires to match: data source kind, seed and dtype.
 
     Of --data only the kind counts (hub, demo, local): a local copy's path differs between
     machines, and its dataset identity (id, revision, split) is in each task's protocol.
     """
     data = "demo" if run.get("demo") else config.data_kind(str(run.get("data") or "hub"))
-    return {"data": data, "seed": run.get("seed")}
+    return {"data": data, "seed": run.get("seed"), "dtype": run.get("dtype")}
+
+
+def breakdown_sample_sizes(records: Iterable[Record], metrics: Iterable[str]) -> dict[str, int]:
+    """For each breakdown metric ``key:label``, how many error-free records have scores[key] == label."""
+    wanted = {m: tuple(m.split(BREAKDOWN_SEPARATOR, 1)) for m in metrics if BREAKDOWN_SEPARATOR in m}
+    counts = {m: 0 for m in wanted}
+    for record in dedup_records(records).values():
+        if record.error is not None:
+            continue
+        for metric, (key, label) in wanted.items():
+            if key in record.scores and str(record.scores[key]) == label:
+                counts[metric] += 1
+    return {m: n for m, n in counts.items() if n > 0}
+
+
+def run_sample_sizes(run_dir: Path, results: Mapping[str, Any]) -> dict[str, dict[str, int]]:
+    """Breakdown sample sizes of every task, from the run folder's records (empty where none are kept)."""
+    sizes = {}
+    for name, entry in results.get("tasks", {}).items():
+        task_dir = records_dir(Path(run_dir), name)
+        if task_dir.is_dir():
+            sizes[name] = breakdown_sample_sizes(read_records(task_dir), entry.get("metrics", {}))
+    return sizes
 
 
 def write_baseline(run_dir: Path, output: Path) -> dict[str, Any]:
-    """Freeze run_dir's results.json into ``output``; returns the baseline."""
-    baseline = results_to_baseline(read_results(run_dir), source=str(run_dir))
+    """Freeze run_dir's results.json (and its breakdowns' sample sizes) into ``output``; returns the baseline."""
+    results = read_results(run_dir)
+    baseline = results_to_baseline(results, source=str(run_dir), sample_sizes=run_sample_sizes(run_dir, results))
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     Path(output).write_text(json.dumps(baseline, indent=2, sort_keys=False) + "\n")
     return baseline
@@ -300,8 +353,9 @@ def check_against_baseline(baseline: Mapping[str, Any], results: Mapping[str, An
     for name, old in baseline["tasks"].items():
         new = current["tasks"][name]
         higher = old.get("higher_is_better") or {}
+        sizes = old.get("sample_sizes") or {}
         for metric, value in old["metrics"].items():
-            tol = metric_tolerance(name, metric, value, old["num_docs"], overrides, sigmas)
+            tol = metric_tolerance(name, metric, value, sizes.get(metric, old["num_docs"]), overrides, sigmas)
             checks.append(MetricCheck(name, metric, float(value), float(new["metrics"][metric]), tol, higher.get(metric)))
         extra = sorted(set(new["metrics"]) - set(old["metrics"]))
         if extra:

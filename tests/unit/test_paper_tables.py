@@ -37,7 +37,7 @@ def demo_run(tmp_path):
     results = {
         "run": {"model": {"id": "tiny"}, "seed": 0, "data": "demo", "demo": True, "world_size": 1},
         "tasks": {
-            "gqa": {"metrics": {"exact_match": 25.0, "num_errors": 0}, "num_docs": 20, "num_errors": 0},
+            "gqa": {"metrics": {"accuracy": 25.0, "num_errors": 0}, "num_docs": 20, "num_errors": 0},
             "pope_random": {"metrics": {"accuracy": 50.0}, "num_docs": 20, "num_errors": 0},
             "fid": {"metrics": {"fid": 301.5, "inception_score": 1.25}, "num_docs": 20, "num_errors": 0},
         },

@@ -8,8 +8,13 @@ import math
 
 import pytest
 
+from evals.cli import main
+from evals.records import Record
 from evals.regression import (
+    FRACTION_METRICS,
+    RELATIVE_TOLERANCES,
     BaselineError,
+    breakdown_sample_sizes,
     binomial_standard_error,
     check_against_baseline,
     check_run,
@@ -30,7 +35,7 @@ def accuracy_of(correct: int, num_docs: int = N) -> float:
 
 
 def results_json(accuracy: float, *, seed: int = 0, data: str = "demo", num_docs: int = N,
-                 split: str = "testdev", extra_task: bool = False) -> dict:
+                 split: str = "testdev", extra_task: bool = False, dtype: str = "float32") -> dict:
     """A small results.json in the contract's shape, one text task (and optionally a second)."""
     tasks = {
         "gqa": {
@@ -49,7 +54,7 @@ def results_json(accuracy: float, *, seed: int = 0, data: str = "demo", num_docs
         tasks["pope_random"] = copy.deepcopy(tasks["gqa"])
         tasks["pope_random"]["protocol"]["task"] = "pope_random"
     return {"run": {"model": {"id": "tiny"}, "seed": seed, "data": data, "demo": data == "demo",
-                    "versions": {}, "world_size": 1},
+                    "dtype": dtype, "versions": {}, "world_size": 1},
             "tasks": tasks}
 
 
@@ -161,6 +166,7 @@ def test_override_naming_no_metric_is_refused():
     dict(num_docs=50),           # another --limit
     dict(split="val"),           # another protocol (dataset split)
     dict(extra_task=True),       # other tasks
+    dict(dtype="bfloat16"),      # other settings
 ])
 def test_not_comparable_exits_2(change):
     baseline = results_to_baseline(results_json(accuracy_of(49)), "run")
@@ -191,10 +197,80 @@ def test_baseline_file_round_trip(tmp_path):
     (run_dir / "results.json").write_text(json.dumps(results_json(accuracy_of(49))))
     written = write_baseline(run_dir, tmp_path / "b" / "base.json")
     assert written["tasks"]["gqa"]["num_docs"] == N
-    assert written["settings"] == {"data": "demo", "seed": 0}
+    assert written["settings"] == {"data": "demo", "seed": 0, "dtype": "float32"}
     assert check_run(run_dir, tmp_path / "b" / "base.json").status == 0
 
 
 def test_missing_baseline_file_names_the_fix(tmp_path):
     with pytest.raises(BaselineError, match="python -m evals baseline"):
         check_run(tmp_path, tmp_path / "nope.json")
+
+
+def test_breakdown_sample_sizes_count_labelled_records():
+    records = [
+        Record("gqa", "1", scores={"accuracy": 1, "structural": "query"}),
+        Record("gqa", "2", scores={"accuracy": 0, "structural": "query"}),
+        Record("gqa", "2", scores={"accuracy": 0, "structural": "query"}),  # duplicate of doc 2: counted once
+        Record("gqa", "3", scores={"accuracy": 1, "structural": "verify"}),
+        Record("gqa", "4", error="unreadable image"),  # errors carry no label
+    ]
+    sizes = breakdown_sample_sizes(records, ["accuracy", "structural:query", "structural:verify", "semantic:rel"])
+    assert sizes == {"structural:query": 2, "structural:verify": 1}
+
+
+def test_breakdown_metric_uses_its_own_sample_size():
+    # structural:query at 50% from n = 2 documents: p = (1 + 1) / 4 = 0.5, SE = 100 * sqrt(0.25 / 2) = 35.355339,
+    # 3 SE = 106.06602 -- far wider than the task-wide n = 98 would give (3 x 5.0507627 = 15.152288)
+    results = results_json(accuracy_of(49))
+    results["tasks"]["gqa"]["metrics"]["structural:query"] = 50.0
+    baseline = results_to_baseline(results, "run", sample_sizes={"gqa": {"structural:query": 2}})
+    outcome = check_against_baseline(baseline, results)
+    allowed = {c.metric: c.tolerance.allowed for c in outcome.checks}
+    assert allowed["structural:query"] == pytest.approx(106.06602, rel=1e-6)
+    assert allowed["exact_match"] == pytest.approx(15.152288, rel=1e-6)
+
+
+def test_every_fid_task_metric_has_a_tolerance_rule():
+    from tasks.imagenet import FID, INCEPTION_SCORE, INCEPTION_SCORE_STD, PRECISION, RECALL, WEIGHTS_SUFFIXES
+
+    for suffix in WEIGHTS_SUFFIXES:
+        assert {FID + suffix, INCEPTION_SCORE + suffix, INCEPTION_SCORE_STD + suffix} <= set(RELATIVE_TOLERANCES)
+        assert {PRECISION + suffix, RECALL + suffix} <= FRACTION_METRICS
+
+
+def test_fraction_metric_uses_a_zero_to_one_scale():
+    # precision 0.5 of 98 images: x = 49, p = 0.5, SE = sqrt(0.25 / 98) = 0.050507627, 3 SE = 0.15152288
+    assert metric_tolerance("fid", "precision", 0.5, N).allowed == pytest.approx(0.15152288, rel=1e-6)
+
+
+# -- the command line ---------------------------------------------------------------------------
+def write_run(folder, results: dict):
+    folder.mkdir(parents=True)
+    (folder / "results.json").write_text(json.dumps(results))
+    return folder
+
+
+def test_cli_exit_codes(tmp_path, capsys):
+    run = write_run(tmp_path / "run", results_json(accuracy_of(49)))
+    higher = write_run(tmp_path / "higher", results_json(accuracy_of(69)))
+    within = write_run(tmp_path / "within", results_json(accuracy_of(58)))
+    other = write_run(tmp_path / "other", results_json(accuracy_of(49), seed=7))
+    for name, folder in [("higher", higher), ("within", within), ("other", other)]:
+        assert main(["baseline", str(folder), "--output", str(tmp_path / f"{name}.json")]) == 0
+    capsys.readouterr()
+    assert main(["check", str(run), "--baseline", str(tmp_path / "higher.json")]) == 1
+    out = capsys.readouterr().out
+    assert "moved (worse)" in out and "| gqa | exact_match | 70.4082 | 50 |" in out
+    assert main(["check", str(run), "--baseline", str(tmp_path / "within.json")]) == 0
+    assert main(["check", str(run), "--baseline", str(tmp_path / "other.json")]) == 2
+    assert "seed" in capsys.readouterr().out
+    # a per-metric override turns the within-tolerance case (delta -9.18) into a failure
+    assert main(["check", str(run), "--baseline", str(tmp_path / "within.json"), "--tolerance", "gqa/exact_match=5"]) == 1
+
+
+def test_cli_bad_tolerance_is_one_line_exit_2(tmp_path, capsys):
+    run = write_run(tmp_path / "run", results_json(accuracy_of(49)))
+    main(["baseline", str(run), "--output", str(tmp_path / "b.json")])
+    assert main(["check", str(run), "--baseline", str(tmp_path / "b.json"), "--tolerance", "exact_match"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --tolerance") and err.count("\n") == 1
