@@ -11,7 +11,7 @@ SEED-Bench: lmms-eval keeps only the first character of the stripped output.
 from __future__ import annotations
 
 import math
-from typing import Mapping
+from collections.abc import Mapping
 
 MMBENCH_LETTERS = "ABCDE"  # upstream `can_infer_option(answer, num_choice=5)`
 JUDGE_FAILURE_TEXT = "Failed to obtain answer via API"  # upstream treats this text as "no answer"
@@ -37,12 +37,11 @@ def letter_from_tokens(answer: str, letters: str = MMBENCH_LETTERS) -> str | Non
     def count(prefix: str, suffix: str) -> int:
         return sum(1 for letter in letters if prefix + letter + suffix in tokens)
 
-    if count("", "") == 1:
-        # A bare "A" in a longer answer may be the article ("A dog"), so upstream skips the bare step.
-        if not ("A" in tokens and len(tokens) > 3):
-            for letter in letters:
-                if letter in tokens:
-                    return letter
+    # A bare "A" in a longer answer may be the article ("A dog"), so upstream skips the bare step then.
+    if count("", "") == 1 and not ("A" in tokens and len(tokens) > 3):
+        for letter in letters:
+            if letter in tokens:
+                return letter
     for prefix, suffix in _WRAPPINGS:
         if count(prefix, suffix) == 1:
             for letter in letters:

@@ -18,9 +18,10 @@ from __future__ import annotations
 import functools
 import io
 import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Literal, Mapping, Sequence
+from typing import Any, Literal
 
 import datasets
 import pyarrow as pa
@@ -28,7 +29,7 @@ import pyarrow.parquet as pq
 from PIL import Image
 
 from evals.requests import ImageLoader
-from evals.task_api import DataSource, DatasetSpec
+from evals.task_api import DatasetSpec, DataSource
 
 logger = logging.getLogger(__name__)
 
@@ -130,11 +131,6 @@ class DocRows(Sequence[dict]):
     def __iter__(self) -> Iterator[dict]:
         return (self[i] for i in range(len(self)))
 
-    def column(self, name: str) -> list[Any]:
-        """One column's values for the selected rows, without reading the other columns."""
-        values = self._table[name].to_pylist()
-        return [values[i] for i in self._rows]
-
 
 def decode_image(raw: Any, doc_id: str) -> Image.Image:
     """One image cell (raw {"bytes","path"} or a PIL image) as an RGB PIL image."""
@@ -150,7 +146,7 @@ def decode_image(raw: Any, doc_id: str) -> Image.Image:
                 raise ValueError("the image cell is empty")
             return image.convert("RGB")  # convert() forces the full decode here, not later
         raise TypeError(f"unexpected image cell of type {type(raw).__name__}")
-    except Exception as err:  # PIL raises many types for bad data; one typed error for the runner
+    except Exception as err:  # noqa: BLE001 - PIL raises many types for bad data; one typed error for the runner
         raise CorruptImage(f"document {doc_id}: image cannot be decoded ({type(err).__name__}: {_first_line(err)})") from None
 
 

@@ -16,14 +16,22 @@ Options: max_new_tokens, temperature, until.
 from __future__ import annotations
 
 import string
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from evals.records import Record
 from evals.requests import TextRequest
 from evals.task_api import DatasetSpec, DataSource, Task
 from tasks.accuracy import NUM_ERRORS, breakdown, num_errors, overall_accuracy
-from tasks.datasets_io import DatasetUnavailable, DocRows, find_copy, has_column, image_loader, read_split
+from tasks.datasets_io import (
+    DatasetUnavailable,
+    DocRows,
+    find_copy,
+    has_column,
+    image_loader,
+    read_split,
+)
 from tasks.output_cleaning import clean_output
 
 HUB_ID = "lmms-lab/GQA"

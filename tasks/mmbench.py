@@ -24,9 +24,10 @@ log-likelihood of " A", " B", ... through score_choices), judge_url, judge_model
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -34,8 +35,12 @@ from evals.records import Record
 from evals.requests import ChoiceRequest, TextRequest
 from evals.task_api import DatasetSpec, DataSource, Task
 from tasks.accuracy import NUM_ERRORS, num_errors, percent, scored, sort_by_doc_id
+from tasks.choice_extract import (
+    extract_choice_letter,
+    is_missing_option,
+    mmbench_choices,
+)
 from tasks.choice_mode import LIKELIHOOD, apply_mode, argmax_first
-from tasks.choice_extract import extract_choice_letter, is_missing_option, mmbench_choices
 from tasks.datasets_io import DocRows, find_copy, image_loader, read_split
 from tasks.mmbench_judge import DEFAULT_JUDGE_MODEL, JudgeConfig, judge_letter
 from tasks.output_cleaning import clean_output
@@ -125,7 +130,7 @@ class MMBenchTask(Task):
     def doc_id(self, doc: dict) -> str:
         return str(int(doc["index"]))
 
-    def with_options(self, overrides: dict[str, str]) -> "MMBenchTask":
+    def with_options(self, overrides: dict[str, str]) -> MMBenchTask:
         return apply_mode(super().with_options(overrides))
 
     def build_request(self, doc: dict, seed: int) -> TextRequest | ChoiceRequest:
@@ -158,8 +163,8 @@ class MMBenchTask(Task):
             letters = list(prompt_options(doc))
             if len(output) != len(letters):
                 raise ValueError(f"document {self.doc_id(doc)}: {len(output)} log-likelihoods for {len(letters)} options")
-            prediction = ""
             letter = letters[argmax_first(output)]
+            prediction = letter  # what the submission sheet shows for a likelihood run
         else:
             prediction = clean_output(output)
             choices = mmbench_choices(doc)

@@ -16,8 +16,8 @@ import logging
 import os
 import time
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from tasks.choice_extract import extract_choice_letter, is_missing_option
 

@@ -21,8 +21,9 @@ Options: max_new_tokens, temperature, until.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from evals.records import Record
 from evals.requests import TextRequest

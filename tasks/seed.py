@@ -15,8 +15,9 @@ Options: max_new_tokens, temperature, until, mode.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from evals.records import Record
 from evals.requests import ChoiceRequest, TextRequest
@@ -67,7 +68,7 @@ class SeedTask(Task):
 
     default_options: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_OPTIONS))
 
-    def with_options(self, overrides: dict[str, str]) -> "SeedTask":
+    def with_options(self, overrides: dict[str, str]) -> SeedTask:
         return apply_mode(super().with_options(overrides))
 
     def load_docs(self, source: DataSource) -> Sequence[dict]:

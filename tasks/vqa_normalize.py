@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import statistics
-from typing import Sequence
+from collections.abc import Sequence
 
 # Punctuation of lmms-eval's EvalAIAnswerProcessor and of the current official scorer, in their order.
 PUNCTUATION = (";", "/", "[", "]", '"', "{", "}", "(", ")", "=", "+", "\\", "_", "-", ">", "<", "@", "`", ",", "?", "!")

@@ -20,17 +20,29 @@ Options: max_new_tokens, temperature, until (one stop string; "" for none), ques
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from evals.records import Record
 from evals.requests import TextRequest
 from evals.task_api import DatasetSpec, DataSource, Task
-from tasks.accuracy import NUM_ERRORS, breakdown, num_errors, overall_accuracy, scored, sort_by_doc_id
+from tasks.accuracy import (
+    NUM_ERRORS,
+    breakdown,
+    num_errors,
+    overall_accuracy,
+    scored,
+    sort_by_doc_id,
+)
 from tasks.datasets_io import DocRows, find_copy, image_loader, read_split
 from tasks.output_cleaning import clean_output
-from tasks.vqa_normalize import normalize_vqa_answer, vqa_accuracy_lmms, vqa_accuracy_official
+from tasks.vqa_normalize import (
+    normalize_vqa_answer,
+    vqa_accuracy_lmms,
+    vqa_accuracy_official,
+)
 
 HUB_ID = "lmms-lab/VQAv2"
 MIRRORS = ("lmms-lab-encoder/VQAv2",)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import ClassVar
 
 import pytest
 
@@ -94,10 +95,10 @@ def test_likelihood_mode_scores_letters():
 
 
 class _JudgeHandler(BaseHTTPRequestHandler):
-    replies: list[str] = []
-    prompts: list[str] = []
+    replies: ClassVar[list[str]] = []
+    prompts: ClassVar[list[str]] = []
 
-    def do_POST(self):  # noqa: N802 - http.server's name
+    def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.prompts.append(body["messages"][0]["content"])
         payload = json.dumps({"choices": [{"message": {"content": self.replies.pop(0)}}]}).encode()
