@@ -59,6 +59,33 @@ def frechet_distance(mu1_D: np.ndarray, sigma1_DD: np.ndarray, mu2_D: np.ndarray
     return float(metric[KEY_METRIC_FID])
 
 
+def features_to_fid(feats_ND: np.ndarray, mu2_D: np.ndarray, sigma2_DD: np.ndarray) -> float:
+    """FID of features (num_samples, dim) against reference statistics, in float64.
+
+    With at least as many samples as dimensions this is `frechet_distance` of the features'
+    statistics. With fewer (demo runs, tests), sigma1 = A^T A has rank < N, and the non-zero
+    eigenvalues of sigma1 @ sigma2 are those of the symmetric N x N matrix A sigma2 A^T: the same
+    trace term from a small symmetric eigenproblem instead of a 2048 x 2048 general one.
+    """
+    feats_ND = np.asarray(feats_ND, dtype=np.float64)
+    num, dim = feats_ND.shape if feats_ND.ndim == 2 else (0, 0)
+    if num < 2:
+        raise ValueError(f"features must be (num_samples >= 2, dim); got shape {feats_ND.shape}")
+    if num - 1 >= dim:
+        return frechet_distance(*features_to_statistics(feats_ND), mu2_D, sigma2_DD)
+    mu2_D, sigma2_DD = np.asarray(mu2_D, dtype=np.float64), np.asarray(sigma2_DD, dtype=np.float64)
+    if mu2_D.shape != (dim,) or sigma2_DD.shape != (dim, dim):
+        raise ValueError(f"reference statistics {mu2_D.shape}, {sigma2_DD.shape} do not fit features of dim {dim}")
+    mu1_D = feats_ND.mean(axis=0)
+    a_ND = (feats_ND - mu1_D) / np.sqrt(num - 1)  # sigma1 = a^T a, as np.cov(ddof=1)
+    gram_NN = a_ND @ sigma2_DD @ a_ND.T
+    eigenvalues = np.linalg.eigvalsh((gram_NN + gram_NN.T) / 2)
+    # Rounding leaves tiny negative eigenvalues; torch-fidelity drops them too (real part of sqrt).
+    tr_covmean = np.sqrt(np.clip(eigenvalues, 0.0, None)).sum()
+    diff_D = mu1_D - mu2_D
+    return float(diff_D @ diff_D + np.sum(a_ND * a_ND) + np.trace(sigma2_DD) - 2 * tr_covmean)
+
+
 def logits_to_inception_score(logits_NC: np.ndarray, splits: int = IS_SPLITS) -> tuple[float, float]:
     """Inception Score mean and std over `splits` consecutive, unshuffled splits of (num_samples, classes)."""
     logits_NC = np.asarray(logits_NC)

@@ -12,6 +12,7 @@ from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics
 from torchmetrics.image.fid import _compute_fid
 
 from tasks.fid import (
+    features_to_fid,
     features_to_precision_recall,
     features_to_statistics,
     frechet_distance,
@@ -67,6 +68,24 @@ def test_fid_matches_torch_fidelity_and_torchmetrics_from_features():
                            *(torch.from_numpy(stats2[k]) for k in ("mu", "sigma"))).item()
     assert ours == pytest.approx(fidelity, rel=1e-9)
     assert ours == pytest.approx(metrics, rel=1e-6)
+
+
+def test_fid_from_few_features_equals_fid_of_their_statistics():
+    # 20 samples in 64 dims: sigma1 has rank 19, and the small N x N eigenproblem must give the
+    # same trace term as torch-fidelity's 64 x 64 one (and as SciPy's sqrtm).
+    few = random_features(5, num=20)
+    mu2, sigma2 = features_to_statistics(random_features(6))
+    full = frechet_distance(*features_to_statistics(few), mu2, sigma2)
+    assert features_to_fid(few, mu2, sigma2) == pytest.approx(full, rel=1e-6)
+    assert features_to_fid(few, mu2, sigma2) == pytest.approx(
+        adm_frechet_distance(*features_to_statistics(few), mu2, sigma2), rel=1e-6
+    )
+
+
+def test_fid_from_many_features_is_fid_of_their_statistics():
+    many = random_features(7)
+    mu2, sigma2 = features_to_statistics(random_features(8))
+    assert features_to_fid(many, mu2, sigma2) == frechet_distance(*features_to_statistics(many), mu2, sigma2)
 
 
 def test_statistics_are_float64_mean_and_unbiased_covariance():
