@@ -5,8 +5,7 @@ image-generation special tokens and an optional `var_config` dict with the gener
 released file: the released code hard-codes VAR-d30, which `VARConfig`'s defaults reproduce).
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: @strict validates fields from the real (evaluated) annotations.
 from typing import Any, Literal
 
 from huggingface_hub.dataclasses import strict

@@ -131,7 +131,7 @@ class VARGPTForConditionalGeneration(VARGPTPreTrainedModel, GenerationMixin):
             kwargs.setdefault("dtype", torch_dtype)
         want_info = kwargs.pop("output_loading_info", False)
         folder = resolve_checkpoint(pretrained_model_name_or_path, allow_pickle=allow_pickle)
-        config = kwargs.pop("config", None) or VARGPTConfig.from_dict(read_config_dict(folder))
+        config = kwargs.pop("config", None) or _read_config(folder)
         use_safetensors = has_safetensors(folder)
         if use_safetensors:
             with torch.device("meta"):
@@ -272,6 +272,15 @@ class VARGPTForConditionalGeneration(VARGPTPreTrainedModel, GenerationMixin):
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
         )
+
+
+def _read_config(folder: Path) -> VARGPTConfig:
+    config_dict = read_config_dict(folder)
+    try:
+        return VARGPTConfig.from_dict(config_dict)
+    except (ValueError, TypeError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ModelLoadError(f"{folder / 'config.json'} is not a valid VARGPT config: {first_line}") from None
 
 
 __all__ = ["VARGPTForConditionalGeneration", "VARGPTPreTrainedModel", "ImageTokenMismatchError"]

@@ -58,7 +58,8 @@ def generate_text(
     return [cut_at_stop(processor.decode(row), stop).strip() for row in new_tokens_BL]
 
 
-def _generation_config(processor: VARGPTProcessor, max_new_tokens: int) -> GenerationConfig:
+def _greedy_config(processor: VARGPTProcessor, max_new_tokens: int, stop: Sequence[str]) -> GenerationConfig:
+    # A complete config, so that settings in the checkpoint's generation_config.json cannot switch on sampling.
     tokenizer = processor.tokenizer
     return GenerationConfig(
         max_new_tokens=max_new_tokens,
@@ -66,6 +67,7 @@ def _generation_config(processor: VARGPTProcessor, max_new_tokens: int) -> Gener
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
+        stop_strings=list(stop) or None,
     )
 
 
@@ -76,9 +78,10 @@ def _greedy(
     max_new_tokens: int,
     stop: Sequence[str],
 ) -> torch.Tensor:
-    extra = {"stop_strings": list(stop), "tokenizer": processor.tokenizer} if stop else {}
     output_BL = model.generate(
-        **batch.model_inputs(), generation_config=_generation_config(processor, max_new_tokens), **extra
+        **batch.model_inputs(),
+        generation_config=_greedy_config(processor, max_new_tokens, stop),
+        tokenizer=processor.tokenizer,  # generate needs it to match stop strings
     )
     return output_BL[:, batch.input_ids.shape[1] :]
 

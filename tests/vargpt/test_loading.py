@@ -87,6 +87,22 @@ def test_wrong_model_type_is_named(tiny_checkpoint, tmp_path):
     assert "model_type 'llava'" in message and "'vargpt_llava'" in message
 
 
+@pytest.mark.parametrize(
+    "field, value, expected",
+    [
+        ("var_config", {"depth": 2, "width": 64}, "unknown keys ['width']"),
+        ("vision_feature_select_strategy", "cls", "vision_feature_select_strategy"),
+    ],
+)
+def test_invalid_config_is_named(tiny_checkpoint, tmp_path, field, value, expected):
+    folder = copy_of(tiny_checkpoint, tmp_path)
+    config = json.loads((folder / "config.json").read_text())
+    config[field] = value
+    (folder / "config.json").write_text(json.dumps(config))
+    message = load_error(folder)
+    assert "is not a valid VARGPT config" in message and expected in message
+
+
 def test_mismatched_shape_names_the_key_and_both_shapes(tiny_checkpoint, tmp_path):
     folder = copy_of(tiny_checkpoint, tmp_path)
     name = "multi_modal_projector.linear_1.weight"  # (text hidden 64, vision hidden 32) in the tiny model
