@@ -23,7 +23,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch_fidelity.metric_fid import KEY_METRIC_FID, fid_statistics_to_metric
-from torch_fidelity.metric_isc import KEY_METRIC_ISC_MEAN, KEY_METRIC_ISC_STD, isc_features_to_metric
+from torch_fidelity.metric_isc import (
+    KEY_METRIC_ISC_MEAN,
+    KEY_METRIC_ISC_STD,
+    isc_features_to_metric,
+)
 from torch_fidelity.metric_prc import calculate_precision_recall_part
 
 IS_SPLITS = 10  # ADM: split_size 5000 over 50,000 samples

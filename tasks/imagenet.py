@@ -41,16 +41,16 @@ The 1000 class names in tasks/imagenet_classes.txt are torchvision's ImageNet-1k
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import logging
 import os
 import string
 import tempfile
 import zipfile
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -200,7 +200,7 @@ class ImageNetFidTask(Task):
     """Class-conditional ImageNet generation scored with FID, IS, precision and recall."""
 
     # -- configuration -------------------------------------------------------------------------
-    def with_options(self, overrides: dict[str, str]) -> "ImageNetFidTask":
+    def with_options(self, overrides: dict[str, str]) -> ImageNetFidTask:
         """A configured copy; a bad template, count or sampler setting raises TaskOptionError."""
         task = super().with_options(overrides)
         check_template(task.option("template"))

@@ -17,10 +17,10 @@ import pytest
 import torch
 from PIL import Image
 
-import tasks.inception as inception
 from evals.records import Record
 from evals.sharding import doc_seed, shard_doc_ids
 from evals.task_api import DataSource, TaskOptionError
+from tasks import inception
 from tasks.fid_reference import DEMO_REFERENCE_DIR, FidReferenceError, load_reference
 from tasks.imagenet import (
     FID_TASK,
@@ -30,7 +30,11 @@ from tasks.imagenet import (
     make_doc_id,
     parse_doc_id,
 )
-from tasks.inception import InceptionWeightsUnavailable, identify_weights, save_random_inception_weights
+from tasks.inception import (
+    InceptionWeightsUnavailable,
+    identify_weights,
+    save_random_inception_weights,
+)
 
 HUB, DEMO = DataSource(kind="hub"), DataSource(kind="demo")
 

@@ -8,7 +8,10 @@ import numpy as np
 import pytest
 import scipy.linalg
 import torch
-from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
+from torch_fidelity.metric_fid import (
+    fid_features_to_statistics,
+    fid_statistics_to_metric,
+)
 from torchmetrics.image.fid import _compute_fid
 
 from tasks.fid import (
