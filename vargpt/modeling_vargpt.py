@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from huggingface_hub.errors import StrictDataclassFieldValidationError
 from torch import nn
 from transformers import CLIPVisionModel, GenerationMixin, LlamaForCausalLM, PreTrainedModel
 from transformers.modeling_outputs import CausalLMOutputWithPast
@@ -278,9 +279,9 @@ def _read_config(folder: Path) -> VARGPTConfig:
     config_dict = read_config_dict(folder)
     try:
         return VARGPTConfig.from_dict(config_dict)
-    except (ValueError, TypeError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ModelLoadError(f"{folder / 'config.json'} is not a valid VARGPT config: {first_line}") from None
+    except (ValueError, TypeError, StrictDataclassFieldValidationError) as error:
+        reason = " ".join(line.strip() for line in str(error).splitlines() if line.strip()) or type(error).__name__
+        raise ModelLoadError(f"{folder / 'config.json'} is not a valid VARGPT config: {reason}") from None
 
 
 __all__ = ["VARGPTForConditionalGeneration", "VARGPTPreTrainedModel", "ImageTokenMismatchError"]
