@@ -188,14 +188,16 @@ def cached_folder(seed: int = 0) -> Path:
     if _is_current(folder, seed):
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
-    build(staging, seed=seed)
+    staging = build(Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent)), seed=seed)
+    if _is_current(folder, seed):
+        # Another process (another rank) finished first while we built: keep its copy, it may be in use.
+        shutil.rmtree(staging, ignore_errors=True)
+        return folder
     if folder.exists():
-        shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(folder, ignore_errors=True)  # stale: an older TINY_VERSION or model layout
     try:
         staging.rename(folder)
     except OSError:
-        # Another process finished first; use its copy when it is current.
         shutil.rmtree(staging, ignore_errors=True)
         if not _is_current(folder, seed):
             raise
@@ -203,14 +205,14 @@ def cached_folder(seed: int = 0) -> Path:
 
 
 def _is_current(folder: Path, seed: int) -> bool:
-    info_path = folder / BUILD_INFO
-    if not info_path.is_file():
+    try:
+        info = json.loads((folder / BUILD_INFO).read_text())
+        image_token_index = json.loads((folder / "config.json").read_text())["image_token_index"]
+    except (OSError, ValueError, KeyError):
         return False
-    info = json.loads(info_path.read_text())
     if info.get("tiny_version") != TINY_VERSION or info.get("seed") != seed:
         return False
-    tokenizer_base = json.loads((folder / "config.json").read_text())["image_token_index"]
-    return info.get("layout") == layout_fingerprint(tiny_config(tokenizer_base))
+    return info.get("layout") == layout_fingerprint(tiny_config(image_token_index))
 
 
 __all__ = ["build", "build_tokenizer", "tiny_config", "cached_folder", "cache_dir", "TINY_VERSION"]

@@ -54,6 +54,11 @@ def test_load_tiny_works_offline_in_seconds_and_reuses_its_build(offline):
     stamp = (built / "config.json").stat().st_mtime_ns
     vargpt.load("tiny")
     assert (built / "config.json").stat().st_mtime_ns == stamp
+    # A build whose recorded model layout is not the current one (the model code changed) is rebuilt.
+    info = json.loads((built / "tiny_build.json").read_text())
+    (built / "tiny_build.json").write_text(json.dumps({**info, "layout": "stale"}))
+    vargpt.load("tiny")
+    assert json.loads((built / "tiny_build.json").read_text()) == info
 
 
 def test_tiny_keeps_the_released_token_id_pattern(tiny_model):
