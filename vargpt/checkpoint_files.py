@@ -71,7 +71,7 @@ def safetensors_weight_map(folder: Path) -> dict[str, str]:
     single = folder / SAFETENSORS_SINGLE
     if single.is_file():
         with safe_open(single, framework="pt") as handle:
-            return {name: SAFETENSORS_SINGLE for name in handle.keys()}
+            return {name: SAFETENSORS_SINGLE for name in handle.keys()}  # noqa: SIM118 (not iterable)
     raise ModelLoadError(f"{folder} has no {SAFETENSORS_INDEX} or {SAFETENSORS_SINGLE}")
 
 
@@ -81,7 +81,7 @@ def safetensors_shapes(folder: Path) -> dict[str, tuple[int, ...]]:
     shapes: dict[str, tuple[int, ...]] = {}
     for shard in sorted(set(weight_map.values())):
         with safe_open(folder / shard, framework="pt") as handle:
-            for name in handle.keys():
+            for name in handle.keys():  # noqa: SIM118 (safe_open is not iterable)
                 shapes[name] = tuple(handle.get_slice(name).get_shape())
     listed_not_stored = sorted(name for name, shard in weight_map.items() if name not in shapes)
     if listed_not_stored:

@@ -11,8 +11,8 @@ Shape legend: R rows (request x continuation), L tokens, K kept positions, V voc
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 from PIL import Image

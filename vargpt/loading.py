@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from vargpt import tiny
-from vargpt.checkpoint_files import ModelLoadError, PICKLE_PATTERNS
+from vargpt.checkpoint_files import PICKLE_PATTERNS, ModelLoadError
 from vargpt.modeling_vargpt import VARGPTForConditionalGeneration
 from vargpt.processing_vargpt import VARGPTProcessor
 

@@ -115,7 +115,7 @@ class VARGPTForConditionalGeneration(VARGPTPreTrainedModel, GenerationMixin):
         allow_pickle: bool = False,
         torch_dtype: torch.dtype | None = None,
         **kwargs,
-    ) -> "VARGPTForConditionalGeneration":
+    ) -> VARGPTForConditionalGeneration:
         """Load a checkpoint (folder, "tiny" or hub id) after checking its files; problems raise ModelLoadError.
 
         The folder is checked before any weight is read: config.json's model_type, every shard of the index,

@@ -11,9 +11,10 @@ Shape legend: B batch, L tokens, N images, H/W pixels.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal
 
 import torch
 from PIL import Image
@@ -38,9 +39,11 @@ class EncodedBatch:
     attention_mask: torch.LongTensor
     pixel_values: torch.Tensor | None  # (num_images, 3, height, width), images of all requests in order
 
-    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> "EncodedBatch":
+    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> EncodedBatch:
         """The same batch on `device` (pixel values also cast to `dtype` when given)."""
-        pixel_values = None if self.pixel_values is None else self.pixel_values.to(device, dtype or self.pixel_values.dtype)
+        pixel_values = (
+            None if self.pixel_values is None else self.pixel_values.to(device, dtype or self.pixel_values.dtype)
+        )
         return EncodedBatch(self.input_ids.to(device), self.attention_mask.to(device), pixel_values)
 
     def model_inputs(self) -> dict[str, torch.Tensor]:
@@ -68,7 +71,7 @@ class VARGPTProcessor:
         self.image_token_id = tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
 
     @classmethod
-    def from_pretrained(cls, folder: str | Path, config: VARGPTConfig | None = None) -> "VARGPTProcessor":
+    def from_pretrained(cls, folder: str | Path, config: VARGPTConfig | None = None) -> VARGPTProcessor:
         """Read the tokenizer and preprocessor config of a checkpoint folder; ids are checked against config.json."""
         folder = Path(folder)
         if config is None:

@@ -10,7 +10,7 @@ Shape legend: B batch, L tokens, V vocabulary.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from PIL import Image

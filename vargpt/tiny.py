@@ -124,13 +124,17 @@ def build_tokenizer() -> LlamaTokenizer:
     # No byte tokens (LLaMA has 256): random weights would then mostly emit undecodable bytes. Characters
     # outside the corpus alphabet become <unk>.
     vocab = dict(sorted(state["model"]["vocab"].items(), key=lambda item: item[1]))
-    merges = [tuple(merge) if isinstance(merge, list) else tuple(merge.split(" ")) for merge in state["model"]["merges"]]
+    merges = [
+        tuple(merge) if isinstance(merge, list) else tuple(merge.split(" ")) for merge in state["model"]["merges"]
+    ]
     tokenizer = LlamaTokenizer(vocab=vocab, merges=merges, add_bos_token=True, add_eos_token=False)
     tokenizer.model_max_length = TINY_TEXT_CONFIG["max_position_embeddings"]
     # Added in the release's order: <image>, <pad>, then the generation tokens (ids base, base+1, base+2..4).
     tokenizer.add_tokens([AddedToken(IMAGE_TOKEN, special=True, normalized=False)], special_tokens=True)
     tokenizer.add_special_tokens({"pad_token": AddedToken(PAD_TOKEN, special=True, normalized=False)})
-    tokenizer.add_tokens([AddedToken(token, special=True, normalized=False) for token in GEN_TOKENS], special_tokens=True)
+    tokenizer.add_tokens(
+        [AddedToken(token, special=True, normalized=False) for token in GEN_TOKENS], special_tokens=True
+    )
     tokenizer.padding_side = "left"
     return tokenizer
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 from vargpt import generate_text
 from vargpt.text_generation import cut_at_stop
@@ -82,11 +81,9 @@ def test_end_of_sequence_ends_the_answer(tiny_model, eos_always, temperature):
 
 def test_sampling_depends_on_the_seed_not_on_the_batch_position(tiny_model, request_images):
     model, processor = tiny_model
-    kwargs = dict(max_new_tokens=MAX_NEW_TOKENS, temperature=1.0)
+    kwargs = {"max_new_tokens": MAX_NEW_TOKENS, "temperature": 1.0}
     forward = generate_text(model, processor, TEXTS[:3], request_images[:3], seeds=[11, 12, 13], **kwargs)
-    backward = generate_text(
-        model, processor, TEXTS[:3][::-1], request_images[:3][::-1], seeds=[13, 12, 11], **kwargs
-    )
+    backward = generate_text(model, processor, TEXTS[:3][::-1], request_images[:3][::-1], seeds=[13, 12, 11], **kwargs)
     assert forward == backward[::-1]
     again = generate_text(model, processor, TEXTS[:3], request_images[:3], seeds=[11, 12, 13], **kwargs)
     assert again == forward
@@ -96,7 +93,7 @@ def test_sampling_depends_on_the_seed_not_on_the_batch_position(tiny_model, requ
 
 def test_sampling_honours_stop_strings(tiny_model):
     model, processor = tiny_model
-    kwargs = dict(max_new_tokens=MAX_NEW_TOKENS, temperature=1.0, seeds=[5])
+    kwargs = {"max_new_tokens": MAX_NEW_TOKENS, "temperature": 1.0, "seeds": [5]}
     full = generate_text(model, processor, ["Hi"], [[]], **kwargs)[0]
     stop = full[len(full) // 2 :][:3]
     assert generate_text(model, processor, ["Hi"], [[]], stop=[stop], **kwargs) == [full[: full.find(stop)].strip()]
