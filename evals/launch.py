@@ -1,0 +1,317 @@
+"""One `evals run` from start to end: prepare the folder, start the workers, show progress, aggregate.
+
+Three ways to run the same worker loop (`runner.run_worker`):
+- one worker: in this process;
+- several local workers: spawned processes (torch.multiprocessing), one model replica each; this
+  process shows the progress they report and aggregates when all have finished;
+- under torchrun: every process runs this code; rank 0 prepares the folder and the plan and
+  broadcasts it, every rank does its share, and rank 0 aggregates after a barrier.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import queue as queue_module
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from evals import distributed
+from evals.adapter import Adapter
+from evals.aggregate import aggregate_run
+from evals.config import GenerationConfig, RunConfig, fingerprint
+from evals.distributed import DistEnv
+from evals.errors import HarnessError, UsageError, WorkerFailed
+from evals.lock import RunLock
+from evals.model_spec import build_adapter, model_identity, resolve_dtype
+from evals.plan import RunPlan, plan_task
+from evals.provenance import hardware, package_versions
+from evals.registry import TaskRegistry, discover
+from evals.run_folder import default_output, now_iso, open_run_folder
+from evals.runner import run_worker
+from evals.task_api import DataSource, Task, TaskOptionError
+
+logger = logging.getLogger(__name__)
+
+
+def configure_tasks(tasks: Sequence[Task], generation: GenerationConfig) -> list[Task]:
+    """Apply --gen-kwargs and the task flags to the tasks that declare each option.
+
+    A --gen-kwargs key no selected task declares is an error; a task flag (--fid-ref, ...) that no
+    selected task uses is only logged, since one command line often serves several task lists.
+    """
+    options = generation.options()
+    declared = {key for task in tasks for key in task.default_options}
+    unknown = sorted(k for k, _ in generation.gen_kwargs if k not in declared)
+    if unknown:
+        names = ", ".join(sorted(declared)) or "none"
+        raise TaskOptionError(f"--gen-kwargs {unknown[0]!r} is not an option of the selected tasks (options: {names})")
+    for key, _ in generation.task_options:
+        if key not in declared:
+            logger.warning("--%s is ignored: no selected task takes it", key.replace("_", "-"))
+    return [task.with_options({k: v for k, v in options.items() if k in task.default_options}) for task in tasks]
+
+
+def data_source(data: str) -> DataSource:
+    """The --data value as a DataSource; a local folder must exist."""
+    source = DataSource.parse(data)
+    if source.kind == "local" and not (source.path and source.path.is_dir()):
+        raise UsageError(f"--data {data!r} is not a folder; use hub, demo, or a folder of local dataset copies")
+    return source
+
+
+def local_devices(config: RunConfig) -> tuple[str, ...]:
+    """One device per local worker: --devices, else every visible GPU, else the CPU; --num-workers repeats them."""
+    if config.devices:
+        base = tuple(config.devices)
+    else:
+        import torch
+
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        base = tuple(f"cuda:{i}" for i in range(count)) or ("cpu",)
+    for device in base:
+        if device != "cpu" and not device.startswith("cuda"):
+            raise UsageError(f"--devices value {device!r} is not cpu or cuda:N")
+    workers = config.num_workers or len(base)
+    return tuple(base[i % len(base)] for i in range(workers))
+
+
+def launched_device(env: DistEnv) -> str:
+    """This rank's device under torchrun: its local GPU, else the CPU."""
+    import torch
+
+    return f"cuda:{env.local_rank % torch.cuda.device_count()}" if torch.cuda.is_available() else "cpu"
+
+
+def prepare(
+    config: RunConfig, registry: TaskRegistry, devices: tuple[str, ...], adapter: Adapter | None = None
+) -> tuple[RunPlan, RunLock]:
+    """Lock the folder, check its fingerprint, write run.json and plan every task (main process only)."""
+    tasks = configure_tasks(registry.select(config.tasks), config.generation)
+    source = data_source(config.data)
+    dtype = resolve_dtype(config.generation.dtype, devices)
+    generation = dataclasses.replace(config.generation, dtype=dtype)
+    run_dir = Path(config.output or default_output(config.model))
+    lock = RunLock(run_dir)
+    lock.acquire()
+    try:
+        identity = adapter.describe() if adapter is not None else model_identity(config.model, dtype)
+        print_ = fingerprint(identity, {t.name: t.protocol() for t in tasks}, generation, config.seed, config.data)
+        open_run_folder(run_dir, print_, config)
+        plans = tuple(plan_task(t, t.load_docs(source), config.limit, run_dir) for t in tasks)
+    except BaseException:
+        lock.release()
+        raise
+    plan = RunPlan(config=config, run_dir=run_dir, source=source, tasks=plans, devices=devices, dtype=dtype, model=identity)
+    for task_plan in plans:
+        done = task_plan.num_docs - len(task_plan.pending)
+        logger.info("%s: %d documents, %d already recorded", task_plan.task.name, task_plan.num_docs, done)
+    return plan, lock
+
+
+class Progress:
+    """tqdm bars per task on the main process, with rate and ETA; a bar appears with its task's first result."""
+
+    def __init__(self, totals: dict[str, int]):
+        self.totals = totals
+        self.bars: dict[str, Any] = {}
+
+    def __call__(self, task_name: str, count: int) -> None:
+        if task_name not in self.bars:
+            from tqdm.auto import tqdm
+
+            self.bars[task_name] = tqdm(total=self.totals.get(task_name), desc=task_name, unit="doc", dynamic_ncols=True)
+        bar = self.bars[task_name]
+        bar.update(count)
+        if bar.total is not None and bar.n >= bar.total:
+            bar.close()  # finished tasks stop taking a line
+
+    def close(self) -> None:
+        """Close every bar."""
+        for bar in self.bars.values():
+            bar.close()
+
+
+def _set_worker_threads(device: str, world_size: int) -> None:
+    """One intra-op thread per CPU worker when several share the machine."""
+    if device == "cpu" and world_size > 1:
+        import torch
+
+        torch.set_num_threads(1)
+
+
+def _spawned_worker(rank: int, plan: RunPlan, events: Any, log_level: int) -> None:
+    """Entry of a spawned local worker: build its adapter, do its share, report progress and errors."""
+    logging.basicConfig(level=log_level, format=f"[worker {rank}] %(message)s")
+    try:
+        _set_worker_threads(plan.devices[rank], plan.world_size)
+        adapter = build_adapter(plan.config.model, plan.devices[rank], plan.dtype)
+        run_worker(adapter, plan, rank, lambda task, n: events.put(("progress", task, n)))
+    except Exception as error:
+        from evals.cli import one_line_error
+
+        message = one_line_error(error)
+        if message is None:
+            raise
+        events.put(("error", rank, message))
+
+
+def run_spawned(plan: RunPlan, progress: Progress) -> None:
+    """Run every worker as a spawned process; relay their progress; raise if one fails."""
+    import torch.multiprocessing as mp
+
+    events = mp.get_context("spawn").Queue()
+    context = mp.start_processes(
+        _spawned_worker,
+        args=(plan, events, logging.getLogger().getEffectiveLevel()),
+        nprocs=plan.world_size,
+        join=False,
+        start_method="spawn",
+    )
+    failure: str | None = None
+    try:
+        finished = False
+        while not finished:
+            try:
+                event = events.get(timeout=0.2)
+            except queue_module.Empty:
+                event = None
+            if event is not None and event[0] == "progress":
+                progress(event[1], event[2])
+            elif event is not None and event[0] == "error":
+                failure = f"worker {event[1]}: {event[2]}"
+                break
+            try:
+                finished = context.join(timeout=0)
+            except Exception as error:  # ProcessExitedException / ProcessRaisedException
+                raise WorkerFailed(
+                    f"{str(error).strip().splitlines()[0]}; the records written so far are kept, "
+                    "rerun the same command to resume"
+                ) from None
+        while finished:
+            try:
+                event = events.get_nowait()
+            except queue_module.Empty:
+                break
+            if event[0] == "progress":
+                progress(event[1], event[2])
+    finally:
+        for process in context.processes:
+            if process.is_alive():
+                process.terminate()
+        for process in context.processes:
+            process.join(timeout=10)
+    if failure:
+        raise HarnessError(failure)
+
+
+def run_metadata(plan: RunPlan, started: str, start_time: float) -> dict:
+    """The "run" section of results.json."""
+    return {
+        "model": plan.model,
+        "seed": plan.config.seed,
+        "data": plan.config.data,
+        "dtype": plan.dtype,
+        "versions": package_versions(),
+        "hardware": hardware(plan.devices),
+        "started": started,
+        "finished": now_iso(),
+        "wall_seconds": round(time.time() - start_time, 3),
+        "world_size": plan.world_size,
+        "batch_size": plan.config.batch_size,
+        "limit": plan.config.limit,
+        "demo": plan.source.kind == "demo",
+    }
+
+
+def _pending_totals(plan: RunPlan, shard_of: int | None = None) -> dict[str, int]:
+    """Documents to do per task: all of them, or one rank's share."""
+    if shard_of is None:
+        return {p.task.name: len(p.pending) for p in plan.tasks}
+    return {p.task.name: len(p.pending[shard_of :: plan.world_size]) for p in plan.tasks}
+
+
+def run_local(config: RunConfig, registry: TaskRegistry, adapter: Adapter | None = None) -> Path:
+    """A run on this machine: in this process for one worker, spawned processes for several."""
+    started, start_time = now_iso(), time.time()
+    devices = local_devices(config)
+    if adapter is not None and len(devices) > 1:
+        raise UsageError("a run given an adapter object runs in one process; drop --num-workers/--devices")
+    plan, lock = prepare(config, registry, devices, adapter)
+    try:
+        progress = Progress(_pending_totals(plan))
+        try:
+            if plan.world_size == 1:
+                adapter = adapter or build_adapter(config.model, devices[0], plan.dtype)
+                run_worker(adapter, plan, 0, progress)
+            else:
+                run_spawned(plan, progress)
+        finally:
+            progress.close()
+        aggregate_run(plan, run_metadata(plan, started, start_time))
+    finally:
+        lock.release()
+    return plan.run_dir
+
+
+def run_launched(config: RunConfig, registry: TaskRegistry, env: DistEnv) -> Path:
+    """A run under torchrun: rank 0 prepares and aggregates, every rank does its share."""
+    if config.num_workers not in (None, 1) or config.devices:
+        raise UsageError("--num-workers/--devices do not apply under torchrun; set --nproc_per_node instead")
+    started, start_time = now_iso(), time.time()
+    device = launched_device(env)
+    outcome: tuple[str, Any] = ("error", "rank 0 failed while preparing the run")
+    lock: RunLock | None = None
+    error: BaseException | None = None
+    if env.is_main:
+        try:
+            plan, lock = prepare(config, registry, (device,) * env.world_size)
+            outcome = ("ok", plan)
+        except BaseException as caught:
+            error = caught
+            from evals.cli import one_line_error
+
+            outcome = ("error", one_line_error(caught) or f"rank 0 failed: {type(caught).__name__}: {caught}")
+    outcome = distributed.broadcast_object(outcome)
+    if outcome[0] == "error":
+        if error is not None:
+            raise error
+        raise HarnessError(outcome[1])
+    plan = outcome[1]
+    try:
+        _set_worker_threads(device, 1)
+        adapter = build_adapter(config.model, device, plan.dtype)
+        progress = Progress(_pending_totals(plan, env.rank)) if env.is_main else (lambda task, n: None)
+        try:
+            run_worker(adapter, plan, env.rank, progress)
+        finally:
+            if env.is_main:
+                progress.close()
+        distributed.barrier()
+        if env.is_main:
+            aggregate_run(plan, run_metadata(plan, started, start_time))
+        distributed.barrier()
+    finally:
+        if lock is not None:
+            lock.release()
+    return plan.run_dir
+
+
+def execute_run(config: RunConfig, registry: TaskRegistry | None = None, adapter: Adapter | None = None) -> Path:
+    """Run the evaluation `config` describes and return its run folder (results.json written).
+
+    `registry` defaults to the installed task plugins; `adapter` (an object with the Adapter
+    methods) replaces the model `config.model` names, for embedding and tests (one process only).
+    """
+    registry = registry if registry is not None else discover()
+    env = distributed.env_from_launcher()
+    if not env.launched:
+        return run_local(config, registry, adapter)
+    if adapter is not None:
+        raise UsageError("an adapter object cannot be shared across torchrun processes; pass --model")
+    distributed.init(env)
+    try:
+        return run_launched(config, registry, env)
+    finally:
+        distributed.destroy()
