@@ -257,6 +257,21 @@ def check_command(args: argparse.Namespace) -> int:
     return run_check(args)
 
 
+# -- score-lmms-eval (evals/lmms_eval_scoring.py) ------------------------------------------------
+def add_score_lmms_eval_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `score-lmms-eval`."""
+    from evals.lmms_eval_scoring import add_score_lmms_eval_arguments as add
+
+    add(parser)
+
+
+def score_lmms_eval_command(args: argparse.Namespace) -> int:
+    """`score-lmms-eval SAMPLES.jsonl --task T`: our metrics on lmms-eval's logged outputs."""
+    from evals.lmms_eval_scoring import score_lmms_eval_command as run
+
+    return run(args)
+
+
 # name, help, add_arguments, handler: one entry per subcommand.
 COMMANDS: tuple[tuple[str, str, Callable[[argparse.ArgumentParser], None], Handler], ...] = (
     ("run", "evaluate a model on tasks and write a run folder", add_run_arguments, run_command),
@@ -266,6 +281,8 @@ COMMANDS: tuple[tuple[str, str, Callable[[argparse.ArgumentParser], None], Handl
     ("table", "leaderboard of run folders", add_table_arguments, table_command),
     ("baseline", "freeze a run's metrics as a regression baseline", add_baseline_arguments, baseline_command),
     ("check", "compare a run with a baseline (exit 0 ok, 1 moved, 2 not comparable)", add_check_arguments, check_command),
+    ("score-lmms-eval", "score lmms-eval's logged samples (--log_samples) with our task", add_score_lmms_eval_arguments,
+     score_lmms_eval_command),
 )
 
 
