@@ -17,7 +17,8 @@ Tolerance rules (per metric, first that applies):
   2. FID and Inception-score metrics (RELATIVE_TOLERANCES): relative, 5% of the baseline value
      (50% for the IS spread over splits). Between two 50,000-sample runs with different seeds these
      move by about 1-2% (VAR reports d24 -> d30 as 2.09 -> 1.92, a 9% step), so 5% flags real
-     changes without flapping; precision and recall (fractions) follow rule 5 on a 0-1 scale;
+     changes without flapping; the FID task's precision and recall (fractions) follow rule 5 on a
+     0-1 scale;
   3. counts (ints, e.g. ``num_errors``): a count out of ``num_docs``, tolerance
      ``k * sqrt(n * p * (1 - p))`` documents with ``p`` estimated as below;
   4. a float outside [0, 100] is not a percentage: relative, 5% of the baseline value;
@@ -63,8 +64,12 @@ RELATIVE_TOLERANCES: dict[str, float] = {
     **{f"inception_score{s}": 0.05 for s in _INCEPTION_SUFFIXES},
     **{f"inception_score_std{s}": 0.5 for s in _INCEPTION_SUFFIXES},
 }
-# Proportions reported as fractions in [0, 1] (not percent): binomial on that scale, n = images.
-FRACTION_METRICS: frozenset[str] = frozenset(f"{m}{s}" for m in ("precision", "recall") for s in _INCEPTION_SUFFIXES)
+# (task, metric) proportions reported as fractions in [0, 1], not percent: binomial on that scale,
+# n = images. Keyed by task too: POPE's `precision` and `recall` are percentages.
+FID_TASK = "fid"
+FRACTION_METRICS: frozenset[tuple[str, str]] = frozenset(
+    (FID_TASK, f"{m}{s}") for m in ("precision", "recall") for s in _INCEPTION_SUFFIXES
+)
 # Breakdown metrics are named `<key>:<label>` (tasks/accuracy.py breakdown): accuracy over the
 # records whose scores[key] == label.
 BREAKDOWN_SEPARATOR = ":"
@@ -188,7 +193,7 @@ def metric_tolerance(task: str, metric: str, baseline: float, num_docs: int,
     if isinstance(baseline, int) and not isinstance(baseline, bool):
         se = count_standard_error(baseline, num_docs)
         return Tolerance(sigmas * se, "count", f"{sigmas:g} x {se:.3g} docs (n={num_docs})")
-    if metric in FRACTION_METRICS and 0.0 <= baseline <= 1.0:
+    if (task, metric) in FRACTION_METRICS and 0.0 <= baseline <= 1.0:
         se = binomial_standard_error(baseline, num_docs, scale=1.0)
         return Tolerance(sigmas * se, "binomial", f"{sigmas:g} x SE {se:.3g} (n={num_docs})")
     if not 0.0 <= baseline <= 100.0:

@@ -133,3 +133,31 @@ def test_malformed_paper_data_is_refused():
 def test_run_folder_without_results_names_the_problem(tmp_path):
     with pytest.raises(PaperDataError, match="results.json not found"):
         load_measured_run(tmp_path)
+
+
+# -- the command line ---------------------------------------------------------------------------
+def test_table_paper_command_prints_both_published_rows(demo_run, capsys):
+    from evals.cli import main
+
+    assert main(["table", "--paper", str(demo_run), "--no-plots"]) == 0
+    out = capsys.readouterr().out
+    assert "| VARGPT (7B+2B) | published | " + " | ".join(VARGPT_ROW) + " |" in out
+    assert "| LLaVA-1.5-hf (7B) | published | " + " | ".join(LLAVA_ROW) + " |" in out
+    assert "| tiny (demo-run, demo) - VARGPT (7B+2B) | difference |" in out
+    assert not (demo_run / "plots").exists()
+
+
+def test_table_paper_command_writes_file_and_plots(demo_run, tmp_path):
+    from evals.cli import main
+
+    output = tmp_path / "paper.tex"
+    assert main(["table", "--paper", str(demo_run), "--format", "latex", "--output", str(output)]) == 0
+    assert r"VARGPT (7B+2B) & published & 67.6" in output.read_text()
+    assert (demo_run / "plots" / "paper_understanding.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_table_paper_unknown_versus_row_is_exit_2(demo_run, capsys):
+    from evals.cli import main
+
+    assert main(["table", "--paper", str(demo_run), "--versus", "GPT-9", "--no-plots"]) == 2
+    assert "no paper table has a row 'GPT-9'" in capsys.readouterr().err

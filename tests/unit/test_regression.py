@@ -235,12 +235,15 @@ def test_every_fid_task_metric_has_a_tolerance_rule():
 
     for suffix in WEIGHTS_SUFFIXES:
         assert {FID + suffix, INCEPTION_SCORE + suffix, INCEPTION_SCORE_STD + suffix} <= set(RELATIVE_TOLERANCES)
-        assert {PRECISION + suffix, RECALL + suffix} <= FRACTION_METRICS
+        assert {("fid", PRECISION + suffix), ("fid", RECALL + suffix)} <= FRACTION_METRICS
 
 
 def test_fraction_metric_uses_a_zero_to_one_scale():
     # precision 0.5 of 98 images: x = 49, p = 0.5, SE = sqrt(0.25 / 98) = 0.050507627, 3 SE = 0.15152288
     assert metric_tolerance("fid", "precision", 0.5, N).allowed == pytest.approx(0.15152288, rel=1e-6)
+    # POPE's precision is a percentage: 0.5% of 98 -> x = 0.49, p = 1.49 / 100, SE = 100 * sqrt(0.0149 * 0.9851 / 98)
+    # = 1.2238276, 3 SE = 3.6714829
+    assert metric_tolerance("pope_random", "precision", 0.5, N).allowed == pytest.approx(3.6714829, rel=1e-6)
 
 
 # -- the command line ---------------------------------------------------------------------------
