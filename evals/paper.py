@@ -133,9 +133,9 @@ class MeasuredRun:
 
 # -- loading ------------------------------------------------------------------------------------
 def parse_published_value(text: str, where: str) -> PublishedValue:
-    """'84.40' -> PublishedValue(text='84.40', value=84.4, decimals=2); rejects non-numbers."""
+    """'12.30' -> PublishedValue(text='12.30', value=12.3, decimals=2); rejects non-numbers."""
     if not isinstance(text, str):
-        raise PaperDataError(f"{where}: published values are strings as printed (e.g. \"84.40\"), got {text!r}")
+        raise PaperDataError(f"{where}: published values are strings as printed (e.g. \"12.30\"), got {text!r}")
     try:
         value = float(text)
     except ValueError:

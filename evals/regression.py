@@ -16,7 +16,7 @@ Tolerance rules (per metric, first that applies):
      metric's unit, or ``V%`` relative to the baseline value (``task/metric`` wins over ``metric``);
   2. FID and Inception-score metrics (RELATIVE_TOLERANCES): relative, 5% of the baseline value
      (50% for the IS spread over splits). Between two 50,000-sample runs with different seeds these
-     move by about 1-2% (VAR reports d24 -> d30 as 2.09 -> 1.92, a 9% step), so 5% flags real
+     move by about 1-2% (VAR's d24 -> d30 step in results/paper/imagenet256.json is about 9%), so 5% flags real
      changes without flapping; the FID task's precision and recall (fractions) follow rule 5 on a
      0-1 scale;
   3. counts (ints, e.g. ``num_errors``): a count out of ``num_docs``, tolerance
@@ -30,11 +30,18 @@ Tolerance rules (per metric, first that applies):
      ``(x + 1) / (n + 2)`` with ``x = n * value / 100`` (Laplace's rule), so a metric at 0% or 100%
      still gets a nonzero tolerance instead of failing on any one document. For VQA accuracy
      (per-document values in [0, 1]) the binomial error is an upper bound of the true one.
-Known approximation: MMBench's CircularEval counts a question once but has up to four rotated
-documents, so its ``n`` (documents) overstates the questions and its tolerance is up to 2x tight.
-``k`` defaults to DEFAULT_SIGMAS = 3: a metric that did not really change stays inside about
-99.7% of the time (normal approximation), so with a dozen metrics per run a false alarm is rare,
-while a change of a few standard errors is caught.
+Known approximations, all making a tolerance tighter than the true standard error, never looser:
+MMBench's CircularEval counts a question once but has up to four rotated documents, so its ``n``
+(documents) overstates the questions (tolerance up to 2x tight); precision, recall and F1 have
+smaller denominators than ``num_docs`` (predicted or gold positives: about sqrt(2) tight on a
+balanced POPE split). Loosen one with ``--tolerance`` where it flaps.
+``k`` defaults to DEFAULT_SIGMAS = 3: a metric whose true value did not change stays inside about
+99.7% of the time (normal approximation), while a shift of a few standard errors is caught. A run
+checks many metrics (about 100 with the breakdowns); were their noises independent, one of 100 would
+flag in about one comparison in four, so where runs truly differ in noise (another checkpoint,
+another sampler seed) use ``--sigmas 4`` (about 0.6% for 100 metrics, Bonferroni-style) or check
+the headline metrics with overrides. A rerun of the same model and settings is deterministic here
+(every document's seed derives from the run seed), so the demo check sees no noise at all.
 """
 
 from __future__ import annotations
