@@ -236,13 +236,16 @@ def comparison_frame(table: PaperTable, runs: Sequence[MeasuredRun], versus: str
         index.append(row.model)
         kinds.append("published")
         cells.append([row.values[c.key].value if c.key in row.values else math.nan for c in table.columns])
+    seen: dict[str, int] = {}
     for run in runs:
+        seen[run.label] = seen.get(run.label, 0) + 1
+        label = run.label if seen[run.label] == 1 else f"{run.label} #{seen[run.label]}"  # unique row labels
         measured = [_nan_if_none(run.value(c)) for c in table.columns]
         published = [reference.values[c.key].value if c.key in reference.values else math.nan for c in table.columns]
-        index.append(f"{run.label} [measured]")
+        index.append(f"{label} [measured]")
         kinds.append("measured")
         cells.append(measured)
-        index.append(f"{run.label} - {reference.model}")
+        index.append(f"{label} - {reference.model}")
         kinds.append("difference")
         cells.append([m - p for m, p in zip(measured, published)])  # NaN propagates: empty stays empty
     frame = pd.DataFrame(cells, index=pd.Index(index, name="model"), columns=labels, dtype=float)

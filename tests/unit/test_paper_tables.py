@@ -161,3 +161,12 @@ def test_table_paper_unknown_versus_row_is_exit_2(demo_run, capsys):
 
     assert main(["table", "--paper", str(demo_run), "--versus", "GPT-9", "--no-plots"]) == 2
     assert "no paper table has a row 'GPT-9'" in capsys.readouterr().err
+
+
+def test_two_runs_with_the_same_label_get_distinct_rows(demo_run):
+    table = load_paper_table(PAPER_DIR / "understanding.json")
+    run = load_measured_run(demo_run)
+    frame = comparison_frame(table, [run, run])
+    assert list(frame.index[-4:]) == ["tiny (demo-run, demo) [measured]", "tiny (demo-run, demo) - VARGPT (7B+2B)",
+                                      "tiny (demo-run, demo) #2 [measured]", "tiny (demo-run, demo) #2 - VARGPT (7B+2B)"]
+    assert "| tiny (demo-run, demo) #2 [measured] | measured |" in render_table(table, [run, run], "md")
