@@ -1,7 +1,8 @@
 """`python -m lmms_eval --model vargpt` end to end, offline, on a task YAML that reads the bundled demo parquet.
 
 The same logged samples are then scored by our `pope_random` task (`evals score-lmms-eval`), so one run
-shows both protocols and checks that lmms-eval's prompts equal ours.
+shows both protocols and checks that lmms-eval's prompts equal ours. A second run under torchrun (two CPU
+processes, marked slow) checks that ranks split the documents and answer as one process does.
 """
 
 from __future__ import annotations
@@ -63,3 +64,25 @@ def test_lmms_eval_samples_score_with_our_task(lmms_run, capsys):
                    "lmms-eval run here covers loglikelihood; test_lmms_eval_model.py calls it directly")
 def test_lmms_eval_keeps_loglikelihood_pairs():
     assert unwrap_generation_output((-1.5, True))[0] == (-1.5, True)
+
+
+@pytest.mark.slow
+def test_two_torchrun_processes_share_the_documents_and_answer_as_one(lmms_run, tmp_path):
+    # lmms-eval strides documents over ranks (rank r takes r, r+2, ...); each rank loads its own replica.
+    import os
+
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", OMP_NUM_THREADS="1",
+               TOKENIZERS_PARALLELISM="false")
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "lmms_eval", "--model", "vargpt", "--model_args", "pretrained=tiny", "--tasks", "vargpt_demo_pope",
+               "--include_path", "tests/parity/lmms_tasks", "--limit", str(LIMIT), "--batch_size", "2",
+               "--output_path", str(tmp_path), "--log_samples"]
+    done = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=400)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    assert "Running on rank 1 (local rank 1)" in done.stdout + done.stderr
+
+    def outputs(folder: Path) -> dict[int, str]:
+        rows = (json.loads(line) for line in next(folder.rglob("*_samples_vargpt_demo_pope.jsonl")).read_text().splitlines())
+        return {row["doc_id"]: row["filtered_resps"] for row in rows}
+
+    assert outputs(tmp_path) == outputs(lmms_run)
