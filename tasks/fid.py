@@ -31,6 +31,7 @@ from torch_fidelity.metric_isc import (
 from torch_fidelity.metric_prc import calculate_precision_recall_part
 
 IS_SPLITS = 10  # ADM: split_size 5000 over 50,000 samples
+IS_MIN_SPLIT = 2
 PRC_NEIGHBORHOOD = 3  # ADM: nhood_sizes=(3,)
 PRC_BATCH_SIZE = 10000  # rows of the distance matrix held at once (torch-fidelity's default)
 
@@ -91,12 +92,16 @@ def features_to_fid(feats_ND: np.ndarray, mu2_D: np.ndarray, sigma2_DD: np.ndarr
 
 
 def logits_to_inception_score(logits_NC: np.ndarray, splits: int = IS_SPLITS) -> tuple[float, float]:
-    """Inception Score mean and std over `splits` consecutive, unshuffled splits of (num_samples, classes)."""
+    """Inception Score mean and std over `splits` consecutive, unshuffled splits of (num_samples, classes).
+
+    Fewer splits are used when there are fewer than 2 * `splits` samples (each split keeps two).
+    """
     logits_NC = np.asarray(logits_NC)
     if logits_NC.ndim != 2 or logits_NC.shape[0] < 1:
         raise ValueError(f"logits must be (num_samples >= 1, num_classes); got shape {logits_NC.shape}")
-    # Fewer samples than splits would leave empty splits (NaN); one sample per split is the floor.
-    splits = min(splits, logits_NC.shape[0])
+    # A split of one sample always scores 1 (its marginal is itself): with fewer than 2 * splits
+    # samples (demo runs), use fewer splits of at least IS_MIN_SPLIT samples each.
+    splits = max(1, min(splits, logits_NC.shape[0] // IS_MIN_SPLIT))
     metric = isc_features_to_metric(torch.from_numpy(logits_NC).double(), splits=splits, shuffle=False)
     return float(metric[KEY_METRIC_ISC_MEAN]), float(metric[KEY_METRIC_ISC_STD])
 

@@ -26,7 +26,9 @@ Scoring: `score_batch` computes Inception features on the worker's device as ima
 any size are resized to 299x299 by torch-fidelity's TF1-compatible bilinear interpolation); they are
 stored per worker and, at aggregation, concatenated in plan order, so the metrics do not depend on
 the number of workers. IS uses 10 unshuffled splits in that order, which is what ADM's evaluator
-computes on our `samples.npz` (written in the same order). See tasks/fid.py for the formulas.
+computes on our `samples.npz` (written in the same order); below 20 images, fewer splits of two.
+FID uses torch-fidelity's float64 formula (below 2049 images, the same trace term from the N x N
+Gram form, which is exact and fast). See tasks/fid.py for the formulas.
 
 Options (`--gen-kwargs k=v` or the run flags): per_class, template, cfg, top_k, top_p;
 save_samples (`--save-samples`: keep every image in the records; aggregation writes RUN/fid/samples/

@@ -24,13 +24,14 @@ Shapes: B batch, H/W pixels, N samples, D = 2048 pool features, C = 1008 logits.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import logging
 import os
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -264,6 +265,22 @@ def image_to_hwc_uint8(image: Any) -> np.ndarray:
     return np.ascontiguousarray(array)
 
 
+@contextlib.contextmanager
+def _fixed_cpu_threads(device: torch.device) -> Iterator[None]:
+    """One intra-op thread for the duration of the call, on CPU only."""
+    # CPU convolutions split their sums by thread count: without this, features would change in the
+    # last bits with how many threads a worker has (the harness gives one each to parallel workers).
+    if device.type != "cpu":
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def images_to_features(
     extractor: FeatureExtractorInceptionV3, images_BHWC: Sequence[np.ndarray] | np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -280,7 +297,7 @@ def images_to_features(
     pools, logits = [], []
     # Exact float32 convolutions (no TF32) and deterministic algorithms, scoped to this call.
     exact = torch.backends.cudnn.flags(enabled=True, benchmark=False, deterministic=True, allow_tf32=False)
-    with torch.no_grad(), exact:
+    with torch.no_grad(), exact, _fixed_cpu_threads(device):
         for start in range(0, len(images), forward_batch):
             chunk_BCHW = pixels_BCHW[start : start + forward_batch]
             count = chunk_BCHW.shape[0]

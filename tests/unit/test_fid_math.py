@@ -130,6 +130,15 @@ def test_inception_score_splits_are_consecutive_and_unshuffled():
     assert logits_to_inception_score(interleaved, splits=2)[0] == pytest.approx(math.exp(kl_to_uniform_pair(0.8)))
 
 
+def test_inception_score_of_few_samples_keeps_two_per_split():
+    # 8 samples alternating (0.8, 0.2), (0.2, 0.8): 4 splits of 2 (not 8 splits of one, which
+    # would each score exactly 1), every split balanced: IS = exp(0.192745) = 1.212573, std 0.
+    logits = np.log(np.array([[0.8, 0.2], [0.2, 0.8]] * 4))
+    mean, std = logits_to_inception_score(logits)
+    assert mean == pytest.approx(math.exp(kl_to_uniform_pair(0.8)), rel=1e-12)
+    assert std == pytest.approx(0.0, abs=1e-12)
+
+
 def test_inception_score_uses_ten_splits_by_default():
     # Split i holds samples 2i, 2i+1 = (q_i, 1-q_i) and (1-q_i, q_i): IS_i = exp(KL((q_i, 1-q_i) || uniform)).
     qs = [0.55 + 0.04 * i for i in range(10)]
