@@ -27,8 +27,9 @@ from __future__ import annotations
 import functools
 import logging
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 from lmms_eval.api.instance import Instance
 from lmms_eval.api.model import lmms
@@ -175,7 +176,8 @@ class VargptLmms(lmms):
             from evals.model_spec import build_adapter, resolve_dtype
 
             # `pretrained` may reach us as an int when a folder name is numeric (lmms-eval casts values).
-            adapter = build_adapter(str(pretrained), device=self.device, dtype=resolve_dtype(str(dtype), (self.device,)))
+            dtype = resolve_dtype(str(dtype), (self.device,))
+            adapter = build_adapter(str(pretrained), device=self.device, dtype=dtype)
         self.adapter = adapter
         logger.info("vargpt: %s on %s, rank %d of %d", getattr(adapter, "name", pretrained), self.device,
                     self._rank, self._world_size)
@@ -205,6 +207,8 @@ class VargptLmms(lmms):
         the loss. Ours is summed over the continuation's tokens (the adapter's score_choices), where
         theirs is the per-token mean, so `acc` ranks options by total likelihood (as our likelihood mode
         and lm-evaluation-harness do) and `acc_norm` divides by the option's length in characters.
+        (lmms-eval 0.7.3's own evaluator cannot finish a multiple_choice task yet, for any model: it turns
+        every response into text with `unwrap_generation_output`; see tests/parity/test_lmms_eval_run.py.)
 
         Requests sharing a document and context (a multiple-choice question sends one per option)
         become one ChoiceRequest. `is_greedy` is checked by decoding the context greedily and asking
@@ -277,15 +281,17 @@ class VargptLmms(lmms):
         """The continuation of a `loglikelihood` task: its doc_to_target, which must be one string."""
         target = doc_to_target(self._doc(task, split, doc_id))
         if isinstance(target, (list, tuple)):
-            raise ValueError(f"task {task!r} gives {len(target)} targets for one loglikelihood request; vargpt scores one")
+            raise TypeError(f"task {task!r} gives {len(target)} targets for one loglikelihood request; "
+                            "vargpt scores one")
         return str(target)
 
     def _greedy_texts(self, choice_requests: Sequence[ChoiceRequest]) -> list[str]:
         """Greedy continuation of each context, long enough to cover its longest candidate."""
-        # A token holds at least one character, so len(longest candidate) tokens cover it.
+        # A token decodes to at least one byte (byte-fallback pieces included), so as many tokens as the
+        # longest candidate has UTF-8 bytes cover it.
         text_requests = [
             TextRequest(doc_id=r.doc_id, text=r.text, load_images=r.load_images,
-                        max_new_tokens=max(1, max(len(c.strip()) for c in r.choices)), temperature=0.0)
+                        max_new_tokens=max(1, *(len(c.strip().encode("utf-8")) for c in r.choices)), temperature=0.0)
             for r in choice_requests
         ]
         return self.adapter.generate_text(text_requests)

@@ -22,9 +22,10 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from evals.errors import HarnessError
 from evals.predictions import record_for
@@ -97,14 +98,20 @@ def read_lmms_samples(path: Path) -> list[LmmsSample]:
             raise LmmsSamplesError(f"{where}: doc_id {row['doc_id']} appears a second time")
         seen.add(row["doc_id"])
         prompt = row.get("input")
-        samples.append(LmmsSample(position=row["doc_id"], output=sample_output(row, where),
-                                  prompt=prompt if isinstance(prompt, str) else None, dataset_id=sample_dataset_id(row)))
+        samples.append(LmmsSample(
+            position=row["doc_id"],
+            output=sample_output(row, where),
+            prompt=prompt if isinstance(prompt, str) else None,
+            dataset_id=sample_dataset_id(row),
+        ))
     if not samples:
         raise LmmsSamplesError(f"{path} holds no lmms-eval samples")
     return samples
 
 
-def match_documents(task: Task, docs: Sequence[Any], samples: Sequence[LmmsSample]) -> tuple[list[tuple[int, LmmsSample]], int]:
+def match_documents(
+    task: Task, docs: Sequence[Any], samples: Sequence[LmmsSample]
+) -> tuple[list[tuple[int, LmmsSample]], int]:
     """(our document index, sample) pairs, and how many samples name no document of the task."""
     index_of_id = {task.doc_id(doc): i for i, doc in enumerate(docs)}
     by_id = all(s.dataset_id is not None for s in samples)

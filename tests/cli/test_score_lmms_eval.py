@@ -47,7 +47,8 @@ def test_pope_samples_score_with_our_metrics(tmp_path, capsys):
 
 
 def test_a_prompt_that_differs_from_ours_is_counted(tmp_path, capsys):
-    samples = write_samples(tmp_path / "s.jsonl", [pope_sample(0, "1", "yes", "kite"), pope_sample(1, "2", "yes", "cat")])
+    rows = [pope_sample(0, "1", "yes", "kite"), pope_sample(1, "2", "yes", "cat")]
+    samples = write_samples(tmp_path / "s.jsonl", rows)
     code, result = score(capsys, samples, "--task", "pope_random", "--data", "demo")
     assert code == 0 and result["num_prompt_mismatches"] == 1  # position 1 asks about a car, not a cat
 

@@ -16,9 +16,10 @@ from __future__ import annotations
 import copy
 import inspect
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Sequence
+from typing import Any
 
 import datasets
 import lmms_eval.tasks

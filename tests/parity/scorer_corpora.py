@@ -159,12 +159,16 @@ GQA_ANSWERS = (
     "yes", "no", "left", "right", "t-shirt", "black and white", "man", "white", "wood", "table",
     "2", "two", "the bottom", "don't know", "Yes", "T-Shirt", "tshirt", "a.m.", "st. louis", "50%",
 )
+def _suffixed(mark: str):
+    return lambda a: a + mark
+
+
+def _inserted(mark: str):
+    return lambda a: a[:1] + mark + a[1:]
+
+
 # Outputs that hit each ASCII punctuation character, inside and around a word.
-GQA_PUNCTUATION_FORMS = tuple(
-    (lambda p: (lambda a: a + p))(p) for p in string.punctuation
-) + tuple(
-    (lambda p: (lambda a: a[:1] + p + a[1:]))(p) for p in string.punctuation
-)
+GQA_PUNCTUATION_FORMS = (*(_suffixed(p) for p in string.punctuation), *(_inserted(p) for p in string.punctuation))
 GQA_EXTRA_FORMS = (
     lambda a: f"{a}\x00{a}",  # an inner NUL survives numpy's string arrays
     lambda a: f"{a} ",

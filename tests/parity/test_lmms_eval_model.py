@@ -8,17 +8,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import lmms_eval.models
 import pytest
 import torch
-
-import lmms_eval.models
-from evals import lmms_eval_model
-from evals.lmms_eval_model import (DEFAULT_MAX_NEW_TOKENS, GenerationSettings, UnsupportedGenerationOption, VargptLmms,
-                                   gen_kwargs_to_settings, process_device, truncate_at_stop)
-from evals.requests import ChoiceRequest, TextRequest
 from lmms_eval.api.instance import Instance
 from lmms_eval.models.registry_v2 import ModelRegistryV2
 from lmms_eval.tasks import TaskManager, get_task_dict
+
+from evals import lmms_eval_model
+from evals.lmms_eval_model import (
+    DEFAULT_MAX_NEW_TOKENS,
+    GenerationSettings,
+    UnsupportedGenerationOption,
+    VargptLmms,
+    gen_kwargs_to_settings,
+    process_device,
+    truncate_at_stop,
+)
+from evals.requests import ChoiceRequest, TextRequest
 
 LMMS_TASKS = Path(__file__).parent / "lmms_tasks"
 POPE_TASK = "vargpt_demo_pope"
@@ -69,9 +76,9 @@ def test_generate_until_answers_lmms_eval_instances_as_the_adapter_does(tiny_lm,
     outputs = tiny_lm.generate_until(instances)
     expected = []
     for inst in instances:
-        context, gen_kwargs, doc_to_visual, doc_id, task, split = inst.args
-        doc = lmms_tasks[task].dataset[split][doc_id]
-        request = TextRequest(doc_id=str(doc_id), text=context, load_images=lambda d=doc: doc_to_visual(d),
+        context, _, doc_to_visual, doc_id, task, split = inst.args
+        images = doc_to_visual(lmms_tasks[task].dataset[split][doc_id])
+        request = TextRequest(doc_id=str(doc_id), text=context, load_images=lambda images=images: images,
                               max_new_tokens=8, stop=("\n\n",), temperature=0.0)
         expected.append(tiny_lm.adapter.generate_text([request])[0])
     # Greedy decoding one request at a time must give what the batched plugin gave, in request order.
@@ -94,10 +101,11 @@ def test_loglikelihood_answers_multiple_choice_instances_with_the_adapters_score
     for doc_id in range(LIMIT):
         rows = [i for i, inst in enumerate(instances) if inst.args[3] == doc_id]
         context, _, doc_to_visual, _, task, split = instances[rows[0]].args
-        doc = lmms_tasks[task].dataset[split][doc_id]
+        images = doc_to_visual(lmms_tasks[task].dataset[split][doc_id])
         choices = tuple(instances[i].args[1] for i in rows)  # " " + option text, as lmms-eval sends them
-        scores = tiny_lm.adapter.score_choices([ChoiceRequest(doc_id=str(doc_id), text=context, choices=choices,
-                                                              load_images=lambda d=doc: doc_to_visual(d))])[0]
+        request = ChoiceRequest(doc_id=str(doc_id), text=context, choices=choices,
+                                load_images=lambda images=images: images)
+        scores = tiny_lm.adapter.score_choices([request])[0]
         # lmms-eval's multiple_choice takes argmin: the plugin returns the negative log-likelihood.
         assert [results[i][0] for i in rows] == pytest.approx([-s for s in scores], rel=1e-5, abs=1e-5)
         assert all(loss > 0 for loss in (results[i][0] for i in rows))
@@ -144,7 +152,8 @@ class RecordingAdapter:
 
 def _generate_instance(doc_id: int, context: str, gen_kwargs: dict) -> Instance:
     metadata = {"task": "t", "doc_id": doc_id, "repeats": 1, "split": "test"}
-    return Instance("generate_until", (context, gen_kwargs, lambda doc: [doc["image"]], doc_id, "t", "test"), 0, metadata)
+    arguments = (context, gen_kwargs, lambda doc: [doc["image"]], doc_id, "t", "test")
+    return Instance("generate_until", arguments, 0, metadata)
 
 
 @pytest.fixture
@@ -159,8 +168,8 @@ def recording_lm():
 def test_generate_until_maps_gen_kwargs_batches_and_restores_order(recording_lm):
     short = {"until": ["ASSISTANT:"], "max_new_tokens": 5}
     long = {"until": "\n\n", "max_new_tokens": 9, "temperature": 0}
-    instances = [_generate_instance(0, "a", short), _generate_instance(1, "bbbb", long), _generate_instance(2, "cc", short),
-                 _generate_instance(3, "ddd", short), _generate_instance(4, "e", long)]
+    texts = [("a", short), ("bbbb", long), ("cc", short), ("ddd", short), ("e", long)]
+    instances = [_generate_instance(i, text, kwargs) for i, (text, kwargs) in enumerate(texts)]
     outputs = recording_lm.generate_until(instances)
     # Each output is the adapter's answer cut at the request's own `until` (ASSISTANT: for short, \n\n for long).
     assert outputs == ["a|yes ", "bbbb|yes ASSISTANT: no", "cc|yes ", "ddd|yes ", "e|yes ASSISTANT: no"]

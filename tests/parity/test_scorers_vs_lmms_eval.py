@@ -19,13 +19,21 @@ from __future__ import annotations
 import copy
 import math
 
-import pytest
-
 import lmms_reference as ref
-from evals.records import Record
+import pytest
 from lmms_eval.tasks.mmbench.mmbench_evals import MMBench_Evaluator
-from scorer_corpora import (GQA_ANSWERS, GQA_TRAILING_NUL_FORMS, Corpus, gqa_corpus, mmbench_corpus, pope_corpus,
-                            seed_corpus, vqav2_corpus)
+from scorer_corpora import (
+    GQA_ANSWERS,
+    GQA_TRAILING_NUL_FORMS,
+    Corpus,
+    gqa_corpus,
+    mmbench_corpus,
+    pope_corpus,
+    seed_corpus,
+    vqav2_corpus,
+)
+
+from evals.records import Record
 from tasks import gqa, mmbench, pope, seed, vqav2
 
 MIN_CORPUS = 200
@@ -38,7 +46,8 @@ def approx_percent(fraction: float):
 
 def our_records(task, docs, outputs) -> list[Record]:
     """Records as the runner writes them: one per document, scores from task.score."""
-    return [Record(task=task.name, doc_id=task.doc_id(doc), scores=task.score(doc, out)) for doc, out in zip(docs, outputs)]
+    return [Record(task=task.name, doc_id=task.doc_id(doc), scores=task.score(doc, out))
+            for doc, out in zip(docs, outputs, strict=True)]
 
 
 class Scored:
@@ -73,7 +82,8 @@ def test_vqav2_corpus_hits_every_accuracy_level(vqa):
 def test_vqav2_per_document_scores_match_lmms_eval(vqa):
     ours = [r.scores["accuracy"] for r in vqa.records]
     theirs = [r["exact_match"] for r in vqa.lmms]
-    mismatched = [(o, d["answers"], a, b) for o, d, a, b in zip(vqa.outputs, vqa.docs, ours, theirs) if a != b]
+    mismatched = [(o, d["answers"], a, b) for o, d, a, b in zip(vqa.outputs, vqa.docs, ours, theirs, strict=True)
+                  if a != b]
     assert not mismatched
 
 
@@ -103,7 +113,8 @@ def test_gqa_per_document_scores_match_lmms_eval(gqa_scored):
     ours = [r.scores["accuracy"] for r in gqa_scored.records]
     theirs = [float(r["exact_match"]) for r in gqa_scored.lmms]
     assert 0 < sum(theirs) < len(theirs)  # both right and wrong answers are in the corpus
-    mismatched = [(o, d["answer"], a, b) for o, d, a, b in zip(gqa_scored.outputs, gqa_scored.docs, ours, theirs) if a != b]
+    pairs = zip(gqa_scored.outputs, gqa_scored.docs, ours, theirs, strict=True)
+    mismatched = [(o, d["answer"], a, b) for o, d, a, b in pairs if a != b]
     assert not mismatched
 
 
@@ -210,7 +221,7 @@ def test_mmbench_accuracy_matches_lmms_eval_where_heuristics_decide(mmb, evaluat
     theirs = mmb.lmms_aggregate(only=["gpt_eval_score"], per_doc=[mmb.lmms[i] for i in rows])
     # lmms-eval's MMBench aggregation already returns percent.
     assert ours["accuracy"] == pytest.approx(float(theirs["gpt_eval_score"]), rel=1e-12)
-    overall, by_category, by_l2 = evaluator.eval_result([mmb.lmms[i]["gpt_eval_score"] for i in rows], "static")
+    _, by_category, by_l2 = evaluator.eval_result([mmb.lmms[i]["gpt_eval_score"] for i in rows], "static")
     assert {k.removeprefix("category:"): v for k, v in ours.items() if k.startswith("category:")} == \
         pytest.approx({k: 100 * v for k, v in by_category.items()}, rel=1e-12)
     assert {k.removeprefix("l2_category:"): v for k, v in ours.items() if k.startswith("l2_category:")} == \
