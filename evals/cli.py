@@ -80,6 +80,8 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--verify-batching", type=int, default=0, metavar="N",
                         help="also run N documents per task at batch size 1 and count outputs that differ")
     parser.add_argument("--overwrite", action="store_true", help="clear the run folder and start afresh")
+    parser.add_argument("--allow-pickle", action="store_true",
+                        help="allow pickled (.bin/.pt) model weights, which can run code when read (trusted files only)")
     parser.add_argument("--save-samples", action="store_true", help="keep generated images (tasks that generate)")
     parser.add_argument("--inception-weights", default=None, metavar="PATH", help="Inception weights file (FID)")
     parser.add_argument("--fid-ref", default=None, metavar="PATH", help="FID reference npz or image folder")
@@ -108,6 +110,7 @@ def run_config_from_args(args: argparse.Namespace) -> RunConfig:
         generation=generation,
         verify_batching=args.verify_batching,
         overwrite=args.overwrite,
+        allow_pickle=args.allow_pickle,
     )
 
 
@@ -257,6 +260,21 @@ def check_command(args: argparse.Namespace) -> int:
     return run_check(args)
 
 
+# -- bench (evals/bench.py) ----------------------------------------------------------------------
+def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `bench`."""
+    from evals.bench import add_bench_arguments as add
+
+    add(parser)
+
+
+def bench_command(args: argparse.Namespace) -> int:
+    """`bench`: throughput of model, adapter and harness; tables on stdout, numbers as JSON."""
+    from evals.bench import bench_command as run
+
+    return run(args)
+
+
 # -- score-lmms-eval (evals/lmms_eval_scoring.py) ------------------------------------------------
 def add_score_lmms_eval_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `score-lmms-eval`."""
@@ -283,6 +301,7 @@ COMMANDS: tuple[tuple[str, str, Callable[[argparse.ArgumentParser], None], Handl
     ("check", "compare a run with a baseline (exit 0 ok, 1 moved, 2 not comparable)", add_check_arguments, check_command),
     ("score-lmms-eval", "score lmms-eval's logged samples (--log_samples) with our task", add_score_lmms_eval_arguments,
      score_lmms_eval_command),
+    ("bench", "measure throughput against the performance targets (issue 8)", add_bench_arguments, bench_command),
 )
 
 

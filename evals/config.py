@@ -70,6 +70,7 @@ class RunConfig:
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     verify_batching: int = 0
     overwrite: bool = False
+    allow_pickle: bool = False  # read pickled (.bin/.pt) weights; they can run code, so only on request
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:

@@ -96,7 +96,7 @@ def prepare(
     lock = RunLock(run_dir)
     lock.acquire()
     try:
-        identity = adapter.describe() if adapter is not None else model_identity(config.model, dtype)
+        identity = adapter.describe() if adapter is not None else model_identity(config.model, dtype, config.allow_pickle)
         print_ = fingerprint(identity, {t.name: t.protocol() for t in tasks}, generation, config.seed, config.data)
         open_run_folder(run_dir, print_, config)
         plans = tuple(plan_task(t, t.load_docs(source), config.limit, run_dir) for t in tasks)
@@ -146,7 +146,7 @@ def _spawned_worker(rank: int, plan: RunPlan, events: Any, log_level: int) -> No
     logging.basicConfig(level=log_level, format=f"[worker {rank}] %(message)s")
     try:
         _set_worker_threads(plan.devices[rank], plan.world_size)
-        adapter = build_adapter(plan.config.model, plan.devices[rank], plan.dtype)
+        adapter = build_adapter(plan.config.model, plan.devices[rank], plan.dtype, plan.config.allow_pickle)
         run_worker(adapter, plan, rank, lambda task, n: events.put(("progress", task, n)))
     except Exception as error:
         from evals.cli import one_line_error
@@ -243,7 +243,7 @@ def run_local(config: RunConfig, registry: TaskRegistry, adapter: Adapter | None
         progress = Progress(_pending_totals(plan))
         try:
             if plan.world_size == 1:
-                adapter = adapter or build_adapter(config.model, devices[0], plan.dtype)
+                adapter = adapter or build_adapter(config.model, devices[0], plan.dtype, config.allow_pickle)
                 run_worker(adapter, plan, 0, progress)
             else:
                 run_spawned(plan, progress)
@@ -255,7 +255,7 @@ def run_local(config: RunConfig, registry: TaskRegistry, adapter: Adapter | None
     return plan.run_dir
 
 
-def run_launched(config: RunConfig, registry: TaskRegistry, env: DistEnv) -> Path:
+def run_launched(config: RunConfig, registry: TaskRegistry | None, env: DistEnv) -> Path:
     """A run under torchrun: rank 0 prepares and aggregates, every rank does its share."""
     if config.num_workers not in (None, 1) or config.devices:
         raise UsageError("--num-workers/--devices do not apply under torchrun; set --nproc_per_node instead")
@@ -266,7 +266,8 @@ def run_launched(config: RunConfig, registry: TaskRegistry, env: DistEnv) -> Pat
     error: BaseException | None = None
     if env.is_main:
         try:
-            plan, lock = prepare(config, registry, (device,) * env.world_size)
+            # Only rank 0 reads the plugins; the others get the configured tasks inside the plan.
+            plan, lock = prepare(config, registry if registry is not None else discover(), (device,) * env.world_size)
             outcome = ("ok", plan)
         except BaseException as caught:
             error = caught
@@ -281,7 +282,7 @@ def run_launched(config: RunConfig, registry: TaskRegistry, env: DistEnv) -> Pat
     plan = outcome[1]
     try:
         _set_worker_threads(device, 1)
-        adapter = build_adapter(config.model, device, plan.dtype)
+        adapter = build_adapter(config.model, device, plan.dtype, config.allow_pickle)
         progress = Progress(_pending_totals(plan, env.rank)) if env.is_main else (lambda task, n: None)
         try:
             run_worker(adapter, plan, env.rank, progress)
@@ -304,10 +305,9 @@ def execute_run(config: RunConfig, registry: TaskRegistry | None = None, adapter
     `registry` defaults to the installed task plugins; `adapter` (an object with the Adapter
     methods) replaces the model `config.model` names, for embedding and tests (one process only).
     """
-    registry = registry if registry is not None else discover()
     env = distributed.env_from_launcher()
     if not env.launched:
-        return run_local(config, registry, adapter)
+        return run_local(config, registry if registry is not None else discover(), adapter)
     if adapter is not None:
         raise UsageError("an adapter object cannot be shared across torchrun processes; pass --model")
     distributed.init(env)

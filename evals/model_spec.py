@@ -6,24 +6,24 @@ from evals.adapter import Adapter
 from evals.scripted_adapters import scripted_adapter
 
 
-def build_adapter(model: str, device: str, dtype: str) -> Adapter:
+def build_adapter(model: str, device: str, dtype: str, allow_pickle: bool = False) -> Adapter:
     """The adapter for a --model value on one device, model weights loaded."""
     scripted = scripted_adapter(model)
     if scripted is not None:
         return scripted
     from evals.vargpt_adapter import VargptAdapter
 
-    return VargptAdapter.load(model, device=device, dtype=dtype)
+    return VargptAdapter.load(model, device=device, dtype=dtype, allow_pickle=allow_pickle)
 
 
-def model_identity(model: str, dtype: str) -> dict:
+def model_identity(model: str, dtype: str, allow_pickle: bool = False) -> dict:
     """Id and weights hash of a --model value without loading it onto a device (for the fingerprint)."""
     scripted = scripted_adapter(model)
     if scripted is not None:
         return scripted.describe()
     from evals.vargpt_adapter import checkpoint_identity
 
-    return checkpoint_identity(model, dtype)
+    return checkpoint_identity(model, dtype, allow_pickle)
 
 
 def resolve_dtype(dtype: str, devices: tuple[str, ...]) -> str:

@@ -23,7 +23,7 @@ from evals.requests import ChoiceRequest, ImageRequest, TextRequest
 R = TypeVar("R")
 DTYPES = {"float32": "float32", "float16": "float16", "bfloat16": "bfloat16"}
 HASH_CACHE_NAME = "weights-hashes.json"
-WEIGHT_SUFFIXES = (".safetensors",)
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 
 
 def _torch_dtype(name: str):
@@ -56,7 +56,7 @@ def file_sha256(path: Path, cache: dict[str, str]) -> str:
 
 
 def weights_hash(folder: Path) -> str:
-    """sha256 over the names and contents of a checkpoint's safetensors files (first 16 hex digits)."""
+    """sha256 over the names and contents of a checkpoint's weight files (first 16 hex digits)."""
     cache_path = _hash_cache_path()
     try:
         cache = json.loads(cache_path.read_text())
@@ -76,11 +76,11 @@ def weights_hash(folder: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def checkpoint_identity(model_id: str, dtype: str) -> dict[str, Any]:
+def checkpoint_identity(model_id: str, dtype: str, allow_pickle: bool = False) -> dict[str, Any]:
     """Id, folder and weights hash of a checkpoint without loading it (downloads it if needed)."""
     from vargpt.loading import resolve_checkpoint
 
-    folder = resolve_checkpoint(model_id)
+    folder = resolve_checkpoint(model_id, allow_pickle=allow_pickle)
     return {"id": model_id, "kind": "vargpt", "weights_hash": weights_hash(folder), "dtype": dtype, "folder": str(folder)}
 
 
@@ -103,12 +103,14 @@ class VargptAdapter:
         self.name = identity["id"]
 
     @classmethod
-    def load(cls, model_id: str, device: str, dtype: str) -> "VargptAdapter":
-        """Load a checkpoint (hub id, folder or `tiny`) onto `device` in `dtype`."""
+    def load(cls, model_id: str, device: str, dtype: str, allow_pickle: bool = False) -> "VargptAdapter":
+        """Load a checkpoint (hub id, folder or `tiny`) onto `device` in `dtype`; pickled weights only if allowed."""
         import vargpt
 
-        identity = checkpoint_identity(model_id, dtype)
-        model, processor = vargpt.load(identity["folder"], device=device, dtype=_torch_dtype(dtype))
+        identity = checkpoint_identity(model_id, dtype, allow_pickle)
+        model, processor = vargpt.load(
+            identity["folder"], device=device, dtype=_torch_dtype(dtype), allow_pickle=allow_pickle
+        )
         return cls(model, processor, {**identity, "device": device}, device)
 
     def generate_text(self, requests: Sequence[TextRequest]) -> list[str]:

@@ -8,6 +8,7 @@ task ignores the data source. Expected metrics are easy to work out by hand:
 - `fake_image`: 12 prompts; per-image mean pixel and mean colour (an array, kept in the npz shard).
 - `fake_bad`: 6 documents of which 3 are broken (missing field, empty question, undecodable image).
 - `fake_pair_a`, `fake_pair_b`: group `fake_pair`, 8 documents each, pooled accuracy over both.
+- `fake_dup`: 4 documents, two sharing an id (refused before the run starts).
 """
 
 from __future__ import annotations
@@ -157,6 +158,18 @@ class FakeBad(FakeQA):
         return docs
 
 
+@dataclass(frozen=True)
+class FakeDuplicate(FakeQA):
+    """Four documents, the fourth reusing the second's id (a broken dataset copy)."""
+
+    num_docs: int = 4
+
+    def load_docs(self, source: DataSource) -> Sequence[dict]:
+        docs = super().load_docs(source)
+        docs[3]["qid"] = docs[1]["qid"]
+        return docs
+
+
 SPEC = DatasetSpec(hub_id="fake/none", split="test")
 FAKE_QA = FakeQA(name="fake_qa", kind="text", dataset=SPEC, aliases=("fakeqa",), primary_metric=ACCURACY,
                  higher_is_better={ACCURACY: True})
@@ -167,4 +180,5 @@ TASKS = [
     FakeBad(name="fake_bad", kind="text", dataset=SPEC, primary_metric=ACCURACY),
     FakeQA(name="fake_pair_a", kind="text", dataset=SPEC, group="fake_pair", num_docs=8, primary_metric=ACCURACY),
     FakeQA(name="fake_pair_b", kind="text", dataset=SPEC, group="fake_pair", num_docs=8, primary_metric=ACCURACY),
+    FakeDuplicate(name="fake_dup", kind="text", dataset=SPEC, primary_metric=ACCURACY),
 ]
