@@ -1,0 +1,77 @@
+"""Task selection: entry-point plugins, aliases, groups, duplicate names, did-you-mean; --gen-kwargs parsing."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from evals.config import parse_gen_kwargs
+from evals.errors import UsageError
+from evals.registry import RegistryError, UnknownTaskError, discover, registry_from_tasks
+
+
+def test_an_installed_plugin_shows_up_in_list(fake_tasks, capsys):
+    from evals.cli import main
+
+    assert main(["list", "--no-counts"]) == 0
+    out = capsys.readouterr().out
+    assert "| fake_qa | text | fake/none | test |" in out and "| gqa | text | lmms-lab/GQA |" in out
+
+
+def test_names_aliases_and_groups_expand_in_order_without_duplicates(fake_tasks):
+    registry = discover()
+    chosen = registry.select(["fakeqa", "fake_pair", "fake_pair_a", "fake_qa"])
+    assert [t.name for t in chosen] == ["fake_qa", "fake_pair_a", "fake_pair_b"]
+    assert [t.name for t in registry.select(["pope"])] == ["pope_random", "pope_popular", "pope_adversarial"]
+
+
+def test_unknown_name_suggests_the_closest(fake_tasks):
+    with pytest.raises(UnknownTaskError, match=r"unknown task 'fake_qq'; did you mean 'fake_qa'\? known: "):
+        discover().get("fake_qq")
+
+
+def test_a_duplicate_name_or_alias_is_an_error(fake_tasks):
+    task = fake_tasks.FAKE_QA
+    with pytest.raises(RegistryError, match="task name 'fake_qa' .* is already taken by task 'fake_qa'"):
+        registry_from_tasks([task, dataclasses.replace(task, aliases=())])
+    with pytest.raises(RegistryError, match="'fakeqa' .* already taken"):
+        registry_from_tasks([task, dataclasses.replace(task, name="other")])
+
+
+def test_a_broken_plugin_is_reported_not_fatal(fake_tasks, monkeypatch):
+    import evals.registry as registry_module
+
+    class BrokenPoint:
+        name, value = "broken", "no_such_module:TASKS"
+
+        def load(self):
+            raise ModuleNotFoundError("No module named 'no_such_module'")
+
+    real = registry_module.entry_points
+    monkeypatch.setattr(registry_module, "entry_points", lambda group: [*real(group=group), BrokenPoint()])
+    registry = registry_module.discover()
+    assert "fake_qa" in registry.tasks
+    assert registry.broken == {"broken": "no_such_module:TASKS: ModuleNotFoundError: No module named 'no_such_module'"}
+    with pytest.raises(UnknownTaskError, match="plugins that failed to load: broken"):
+        registry.get("nothing_like_it")
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("", ()),
+        ("max_new_tokens=4", (("max_new_tokens", "4"),)),
+        ("a=1, b=two", (("a", "1"), ("b", "two"))),
+        # A comma not followed by `key=` stays inside the value.
+        ("template=a photo of a {}, centered,cfg=1.5", (("template", "a photo of a {}, centered"), ("cfg", "1.5"))),
+    ],
+)
+def test_gen_kwargs_parse(text, expected):
+    assert parse_gen_kwargs(text) == expected
+
+
+@pytest.mark.parametrize("text", ["max_new_tokens", "=4", "a=1,a=2", "a b=1"])
+def test_malformed_gen_kwargs_are_refused(text):
+    with pytest.raises(UsageError):
+        parse_gen_kwargs(text)
