@@ -19,8 +19,11 @@ with a class label); the seed is the runner's `doc_seed(run seed, task, doc id)`
 its own seed, independent of GPU count, shard and batch position.
 
 Sampler defaults are VAR's FID protocol: cfg 1.5 (ramped linearly over the 10 scales by the sampler),
-top-k 900, top-p 0.96. VARGPT's released sampler runs without guidance at top-p 0.95; get it with
-`--gen-kwargs cfg=0,top_p=0.95`. `protocol()` names the preset in use.
+top-k 900, top-p 0.96, with the class row the LLM emits after `<|image_gen_start|>` as condition.
+VARGPT's released samplers (vargpt/image_generation.py explains both): the lmms-eval copy runs without
+guidance at top-p 0.95 (`--gen-kwargs cfg=0,top_p=0.95`); the image-generation demo copy guides with
+cfg 1.5, top-p 0.96 on the unconditional class row (`--gen-kwargs condition=unconditional_row`).
+`protocol()` names the preset in use; `condition` travels in the request's `extra`.
 
 Scoring: `score_batch` computes Inception features on the worker's device as images arrive (images of
 any size are resized to 299x299 by torch-fidelity's TF1-compatible bilinear interpolation); they are
@@ -30,7 +33,7 @@ computes on our `samples.npz` (written in the same order); below 20 images, fewe
 FID uses torch-fidelity's float64 formula (below 2049 images, the same trace term from the N x N
 Gram form, which is exact and fast). See tasks/fid.py for the formulas.
 
-Options (`--gen-kwargs k=v` or the run flags): per_class, template, cfg, top_k, top_p;
+Options (`--gen-kwargs k=v` or the run flags): per_class, template, cfg, top_k, top_p, condition;
 save_samples (`--save-samples`: keep every image in the records; aggregation writes RUN/fid/samples/
 <doc id>.png and RUN/fid/samples.npz with `arr_0` uint8 NHWC and `arr_1` class labels, the ADM
 evaluator's input), inception_weights (`--inception-weights`), fid_ref (`--fid-ref`; see
@@ -92,9 +95,15 @@ GRID_CLASSES, GRID_SAMPLES, GRID_CELL = 8, 8, 128  # sample grid: first classes 
 DEFAULT_TEMPLATE = "Please create a photo of {article} {class_name}."
 TEMPLATE_FIELDS = {"class_name", "article"}
 
-# Sampler presets (shared/reference/vargpt_model.md): the defaults follow VAR's FID protocol.
-VAR_FID_SAMPLER = {"cfg": 1.5, "top_k": 900, "top_p": 0.96}
-RELEASED_SAMPLER = {"cfg": 0.0, "top_k": 900, "top_p": 0.95}
+# Sampler presets (shared/reference/vargpt_model.md, vargpt/image_generation.py): defaults = VAR's FID.
+# The condition names are vargpt.image_generation.CONDITIONS (tasks do not import the model).
+CONDITIONS = ("emitted_token", "unconditional_row")
+VAR_FID_SAMPLER = {"cfg": 1.5, "top_k": 900, "top_p": 0.96, "condition": "emitted_token"}
+SAMPLER_PRESETS = {
+    "var-fid": VAR_FID_SAMPLER,
+    "released": {"cfg": 0.0, "top_k": 900, "top_p": 0.95, "condition": "emitted_token"},
+    "released-demo-guided": {"cfg": 1.5, "top_k": 900, "top_p": 0.96, "condition": "unconditional_row"},
+}
 
 # Metric names (a suffix is appended when the Inception weights are not the official ones).
 FID = "fid"
@@ -182,14 +191,10 @@ def check_template(template: str) -> None:
         )
 
 
-def sampler_preset(cfg: float, top_k: int, top_p: float) -> str:
-    """Which published sampler the settings match: var-fid, released, or custom."""
-    settings = {"cfg": cfg, "top_k": top_k, "top_p": top_p}
-    if settings == VAR_FID_SAMPLER:
-        return "var-fid"
-    if settings == RELEASED_SAMPLER:
-        return "released"
-    return "custom"
+def sampler_preset(cfg: float, top_k: int, top_p: float, condition: str) -> str:
+    """Which published sampler the settings match (a SAMPLER_PRESETS name), or "custom"."""
+    settings = {"cfg": cfg, "top_k": top_k, "top_p": top_p, "condition": condition}
+    return next((name for name, preset in SAMPLER_PRESETS.items() if preset == settings), "custom")
 
 
 def in_grid(class_index: int, sample_index: int) -> bool:
@@ -211,12 +216,14 @@ class ImageNetFidTask(Task):
             raise TaskOptionError(f"per_class={per_class} must be between 1 and {MAX_PER_CLASS}")
         if task.option("cfg") < 0 or task.option("top_k") < 0 or not 0 < task.option("top_p") <= 1:
             raise TaskOptionError("sampler options need cfg >= 0, top_k >= 0 (0 = off) and 0 < top_p <= 1")
+        if task.option("condition") not in CONDITIONS:
+            raise TaskOptionError(f"condition={task.option('condition')!r} is not one of {', '.join(CONDITIONS)}")
         return task
 
     def protocol(self) -> dict[str, Any]:
         """Options plus the sampler preset, feature extractor and metric definitions."""
         values = super().protocol()
-        values["sampler"] = sampler_preset(self.option("cfg"), self.option("top_k"), self.option("top_p"))
+        values["sampler"] = sampler_preset(*(self.option(k) for k in ("cfg", "top_k", "top_p", "condition")))
         values["plan_order"] = "sample-major (c*-s000 for all classes, then s001, ...); --limit keeps a prefix"
         values["features"] = (
             "torch-fidelity inception-v3-compat (TF 2015-12-05 port), TF1 bilinear resize to 299; "
@@ -249,6 +256,7 @@ class ImageNetFidTask(Task):
             cfg=float(self.option("cfg")),
             top_k=int(self.option("top_k")),
             top_p=float(self.option("top_p")),
+            extra={"condition": self.option("condition")},
         )
 
     # -- scoring -------------------------------------------------------------------------------
@@ -432,6 +440,7 @@ FID_TASK = ImageNetFidTask(
         "cfg": VAR_FID_SAMPLER["cfg"],
         "top_k": VAR_FID_SAMPLER["top_k"],
         "top_p": VAR_FID_SAMPLER["top_p"],
+        "condition": VAR_FID_SAMPLER["condition"],
         "save_samples": False,
         "inception_weights": "",
         "fid_ref": "",

@@ -114,6 +114,7 @@ def test_request_carries_prompt_document_seed_and_var_sampler():
     assert request.doc_id == "c0005-s000"
     assert request.prompt == "Please create a photo of an electric ray."
     assert (request.seed, request.cfg, request.top_k, request.top_p) == (1234, 1.5, 900, 0.96)
+    assert request.extra == {"condition": "emitted_token"}
     assert FID_TASK.protocol()["sampler"] == "var-fid"
 
 
@@ -123,11 +124,15 @@ def test_released_sampler_and_custom_template_via_options():
     assert request.prompt == "tench, photograph"
     assert (request.cfg, request.top_p) == (0.0, 0.95)
     assert task.protocol()["sampler"] == "released"
+    guided = FID_TASK.with_options({"condition": "unconditional_row"})
+    assert guided.build_request(guided.load_docs(HUB)[0], seed=1).extra == {"condition": "unconditional_row"}
+    assert guided.protocol()["sampler"] == "released-demo-guided"
 
 
 @pytest.mark.parametrize(
     "options",
-    [{"template": "a photo of {label}"}, {"template": "no class here"}, {"per_class": "0"}, {"top_p": "1.5"}],
+    [{"template": "a photo of {label}"}, {"template": "no class here"}, {"per_class": "0"}, {"top_p": "1.5"},
+     {"condition": "class_label"}],
 )
 def test_bad_options_are_refused(options):
     with pytest.raises(TaskOptionError):
