@@ -295,8 +295,11 @@ def images_to_features(
     pixels_BCHW = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2)
     forward_batch = INCEPTION_BATCH if device.type == "cuda" else 1
     pools, logits = [], []
-    # Exact float32 convolutions (no TF32) and deterministic algorithms, scoped to this call.
-    exact = torch.backends.cudnn.flags(enabled=True, benchmark=False, deterministic=True, allow_tf32=False)
+    # Exact float32 convolutions and matmuls (no TF32: cuDNN convolutions default to it) and
+    # deterministic algorithms, scoped to this call. Both the legacy flag and the precision API.
+    exact = torch.backends.cudnn.flags(
+        enabled=True, benchmark=False, deterministic=True, allow_tf32=False, fp32_precision="ieee"
+    )
     with torch.no_grad(), exact, _fixed_cpu_threads(device):
         for start in range(0, len(images), forward_batch):
             chunk_BCHW = pixels_BCHW[start : start + forward_batch]
