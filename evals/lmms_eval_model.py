@@ -163,6 +163,7 @@ class VargptLmms(lmms):
         max_batch_size: int | None = None,  # lmms-eval's `auto` batch search; not used
         seed: int = 0,
         check_greedy: bool = True,
+        allow_pickle: bool = False,  # as `evals run --allow-pickle`: load .bin/.pt checkpoint files
         adapter: Adapter | None = None,
     ) -> None:
         super().__init__()
@@ -177,7 +178,7 @@ class VargptLmms(lmms):
 
             # `pretrained` may reach us as an int when a folder name is numeric (lmms-eval casts values).
             dtype = resolve_dtype(str(dtype), (self.device,))
-            adapter = build_adapter(str(pretrained), device=self.device, dtype=dtype)
+            adapter = build_adapter(str(pretrained), device=self.device, dtype=dtype, allow_pickle=bool(allow_pickle))
         self.adapter = adapter
         logger.info("vargpt: %s on %s, rank %d of %d", getattr(adapter, "name", pretrained), self.device,
                     self._rank, self._world_size)

@@ -48,7 +48,9 @@ def tiny_lm(lmms_tasks):
     """`--model vargpt --model_args pretrained=tiny --batch_size 2`, built the way lmms-eval's evaluator does."""
     torch.manual_seed(0)
     lm = lmms_eval.models.get_model("vargpt").create_from_arg_string(
-        "pretrained=tiny", {"batch_size": "2", "max_batch_size": None, "device": "cpu"})
+        "pretrained=tiny,dtype=float32,allow_pickle=False",
+        {"batch_size": "2", "max_batch_size": None, "device": "cpu"},
+    )
     for name, task in lmms_tasks.items():
         lm.task_dict[name] = task.dataset  # what simple_evaluate does before running requests
     return lm
