@@ -1,0 +1,181 @@
+"""The harness side of the benchmark: `evals run`'s worker loop against the adapter alone, and 1 vs 2 workers.
+
+Both use the run's own code: `launch.prepare` plans a fresh demo run folder, `runner.run_worker` does the
+work (background batch loader, adapter, scoring, fsync'd records), exactly as `evals run` does after the
+model is loaded. The adapter-only rate is the same adapter on the same batches (same documents, same order,
+images decoded beforehand), with nothing else: the difference is what the harness costs. Scoring is timed
+apart, so that a task whose scorer is itself arithmetic (FID's Inception network) shows where its time goes.
+
+Fixed costs of a run (process start, model load, planning, aggregation) are reported apart, not folded into
+the rate: they do not grow with the number of documents.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from evals.adapter import Adapter
+from evals.batch_loader import PreparedDoc, iter_batches
+from evals.config import RunConfig
+from evals.launch import prepare
+from evals.model_spec import build_adapter
+from evals.plan import RunPlan
+from evals.registry import discover
+from evals.runner import call_adapter, check_output, process_batch, run_worker
+from evals.sharding import shard_doc_ids
+from evals.task_api import Task
+
+WORKER_TIMEOUT_S = 1800
+
+
+@contextmanager
+def planned_run(model: str, tasks: Sequence[str], batch_size: int, devices: tuple[str, ...],
+                limit: int | None, dtype: str = "float32") -> Iterator[RunPlan]:
+    """A fresh demo run folder planned by `launch.prepare` (lock held); deleted afterwards."""
+    folder = Path(tempfile.mkdtemp(prefix="vargpt-bench-"))
+    config = RunConfig(tasks=tuple(tasks), model=model, data="demo", limit=limit, batch_size=batch_size,
+                       output=folder / "run", devices=devices, overwrite=True)
+    config = dataclasses.replace(config, generation=dataclasses.replace(config.generation, dtype=dtype))
+    plan, lock = prepare(config, discover(), devices)
+    try:
+        yield plan
+    finally:
+        lock.release()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def shard_batches(plan: RunPlan, rank: int = 0) -> list[tuple[Task, list[PreparedDoc]]]:
+    """Worker `rank`'s batches of every task, as its BatchLoader would cut them, images decoded."""
+    batches = []
+    for task_plan in plan.tasks:
+        docs = task_plan.task.load_docs(plan.source)
+        work = shard_doc_ids(list(task_plan.pending), rank, plan.world_size)
+        for batch in iter_batches(task_plan.task, docs, work, plan.config.batch_size, plan.config.seed):
+            batches.append((task_plan.task, batch))
+    return batches
+
+
+@dataclass(frozen=True)
+class DirectTiming:
+    """Seconds in the adapter and in the task scorers for one pass over a list of batches."""
+
+    docs: int
+    adapter_s: float
+    scoring_s: float
+    cpu_s: float  # CPU seconds of the whole process over the pass (every thread)
+
+
+def time_direct(adapter: Adapter, batches: Sequence[tuple[Task, list[PreparedDoc]]], device: str) -> DirectTiming:
+    """Adapter calls and scoring of prepared batches, timed apart; no loader thread, no records."""
+    from evals.bench_timing import synchronize
+
+    docs, adapter_s, scoring_s = 0, 0.0, 0.0
+    cpu_start = time.process_time()
+    for task, batch in batches:
+        ready = [item for item in batch if item.error is None]
+        synchronize(device)
+        start = time.perf_counter()
+        outputs = call_adapter(adapter, [item.request for item in ready])
+        synchronize(device)
+        middle = time.perf_counter()
+        answers = [check_output(item.request, output) for item, output in zip(ready, outputs)]
+        good = [(item.doc, a.output) for item, a in zip(ready, answers) if a.error is None]
+        task.score_batch([doc for doc, _ in good], [output for _, output in good])
+        synchronize(device)
+        adapter_s += middle - start
+        scoring_s += time.perf_counter() - middle
+        docs += len(batch)
+    return DirectTiming(docs=docs, adapter_s=adapter_s, scoring_s=scoring_s, cpu_s=time.process_time() - cpu_start)
+
+
+@dataclass(frozen=True)
+class RunTiming:
+    """Documents recorded by one `run_worker` call, its wall seconds and the process's CPU seconds."""
+
+    docs: int
+    seconds: float
+    cpu_s: float
+
+
+def time_run_loop(adapter: Adapter, plan: RunPlan, device: str) -> RunTiming:
+    """`run_worker` on a freshly planned folder, timed: the part of `evals run` after the model is loaded."""
+    from evals.bench_timing import synchronize
+
+    done = [0]
+
+    def progress(task_name: str, count: int) -> None:
+        done[0] += count
+
+    synchronize(device)
+    start, cpu_start = time.perf_counter(), time.process_time()
+    run_worker(adapter, plan, 0, progress)
+    synchronize(device)
+    return RunTiming(docs=done[0], seconds=time.perf_counter() - start, cpu_s=time.process_time() - cpu_start)
+
+
+def warm_up(adapter: Adapter, plan: RunPlan, rank: int = 0) -> None:
+    """One batch of every task through the run's batch path (model, scorer, Inception load), nothing recorded."""
+    seen: set[str] = set()
+    for task, batch in shard_batches(plan, rank):
+        if task.name not in seen:
+            seen.add(task.name)
+            process_batch(adapter, task, batch)
+
+
+# -- one vs two workers --------------------------------------------------------------------------
+def _timed_worker(rank: int, plan: RunPlan, threads: int, barrier: Any, results: Any) -> None:
+    """A spawned worker: load, warm up, wait for the others, then time its share of the run."""
+    try:
+        torch.set_num_threads(threads)
+        adapter = build_adapter(plan.config.model, plan.devices[rank], plan.dtype)
+        warm_up(adapter, plan, rank)
+        done = [0]
+        barrier.wait()
+        start = time.perf_counter()  # CLOCK_MONOTONIC: comparable between processes on one machine
+        run_worker(adapter, plan, rank, lambda task, n: done.__setitem__(0, done[0] + n))
+        results.put(("ok", rank, done[0], start, time.perf_counter()))
+    except Exception as error:  # noqa: BLE001 - any failure is reported to the parent, which raises
+        barrier.abort()
+        results.put(("error", rank, f"{type(error).__name__}: {error}", 0.0, 0.0))
+
+
+def time_workers(model: str, tasks: Sequence[str], batch_size: int, num_workers: int, threads: int,
+                 limit: int | None) -> dict[str, Any]:
+    """Documents per second of `num_workers` spawned CPU workers doing one demo run, start to last record.
+
+    Each worker loads its model and warms up before a barrier; the clock runs from the barrier to the last
+    worker's last record, so process start and model load (reported by the caller as fixed costs) stay out.
+    """
+    context = multiprocessing.get_context("spawn")
+    with planned_run(model, tasks, batch_size, ("cpu",) * num_workers, limit) as plan:
+        barrier = context.Barrier(num_workers)
+        results = context.Queue()
+        processes = [context.Process(target=_timed_worker, args=(rank, plan, threads, barrier, results))
+                     for rank in range(num_workers)]
+        for process in processes:
+            process.start()
+        try:
+            reports = [results.get(timeout=WORKER_TIMEOUT_S) for _ in processes]
+        finally:
+            for process in processes:
+                process.join(timeout=30)
+                if process.is_alive():
+                    process.terminate()
+    failed = [r for r in reports if r[0] != "ok"]
+    if failed:
+        raise RuntimeError(f"bench worker {failed[0][1]} failed: {failed[0][2]}")
+    docs = sum(r[2] for r in reports)
+    seconds = max(r[4] for r in reports) - min(r[3] for r in reports)
+    return {"workers": num_workers, "docs": docs, "seconds": round(seconds, 5), "docs_per_s": round(docs / seconds, 4),
+            "per_worker_docs": [r[2] for r in sorted(reports, key=lambda r: r[1])]}
