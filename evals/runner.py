@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ from evals.task_api import Task
 logger = logging.getLogger(__name__)
 
 VERIFY_FILE = "verify_batching.json"
+_SURROGATE = re.compile("[\ud800-\udfff]")
 ProgressFn = Callable[[str, int], None]  # (task name, documents finished)
 
 
@@ -85,7 +87,9 @@ def check_output(request: Request, output: Any) -> _Answer:
             output = output.decode("utf-8", errors="replace")
         if not isinstance(output, str):
             return _Answer(error=f"bad model output: expected text, got {type(output).__name__}")
-        return _Answer(output=output)
+        # Lone surrogates (bytes decoded with surrogateescape) are not valid Unicode: scorers, pandas/pyarrow
+        # and the submission files cannot encode them. Each becomes U+FFFD, like an undecodable byte above.
+        return _Answer(output=_SURROGATE.sub("\ufffd", output))
     if isinstance(request, ChoiceRequest):
         try:
             values = [float(v) for v in output]

@@ -1,0 +1,55 @@
+"""Helpers of the reliability tests: planned document ids, record snapshots, metrics, one-line CLI errors."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from evals.plan import doc_ids_of, limited
+from evals.records import read_records, records_dir
+from evals.registry import discover
+from evals.task_api import DataSource
+
+
+def planned_ids(task_name: str, data: str, limit: int | None, options: dict[str, str] | None = None) -> tuple[str, ...]:
+    """The document ids a run of one task plans, in dataset order (what must end with exactly one record each)."""
+    task = discover().get(task_name).with_options(options or {})
+    docs = task.load_docs(DataSource.parse(data))
+    return doc_ids_of(task, docs, limited(docs, limit))
+
+
+def record_snapshot(run_dir: Path, task_name: str) -> dict[str, Any]:
+    """doc id -> (output, scores, error, arrays as lists): everything a record holds, comparable with ==."""
+    snapshot = {}
+    for record in read_records(records_dir(run_dir, task_name), load_arrays=True):
+        arrays = {name: array.tolist() for name, array in sorted(record.arrays.items())}
+        snapshot[record.doc_id] = (record.output, record.scores, record.error, arrays)
+    return snapshot
+
+
+def results_of(run_dir: Path) -> dict[str, Any]:
+    """The `tasks` section of a run's results.json."""
+    return json.loads((Path(run_dir) / "results.json").read_text())["tasks"]
+
+
+def metrics_of(run_dir: Path) -> dict[str, dict[str, Any]]:
+    """Every task's metrics in a run's results.json."""
+    return {name: entry["metrics"] for name, entry in results_of(run_dir).items()}
+
+
+_PROGRESS = re.compile(r"\[\d\d:\d\d(<[\d:?]+)?, +[^\]]*/s\]$")  # tqdm's "[00:01<00:02, 3.1 doc/s]"
+_LOG = re.compile(r"^(DEBUG|INFO|WARNING) [\w.]+: ")
+
+
+def message_lines(stderr: str) -> list[str]:
+    """What stderr says besides log records and progress bars: the lines a terminal shows, bar redraws dropped."""
+    shown = (line.rsplit("\r", 1)[-1].rstrip() for line in stderr.split("\n"))
+    return [line for line in shown if line and not _PROGRESS.search(line) and not _LOG.match(line)]
+
+
+def is_one_line_error(stderr: str) -> bool:
+    """True when stderr holds no traceback and its only message is one `error: ...` line."""
+    lines = message_lines(stderr)
+    return "Traceback" not in stderr and len(lines) == 1 and lines[0].startswith("error: ")

@@ -1,0 +1,119 @@
+"""Crashes: a worker SIGKILLed at seeded random points, then resumed, ends with exactly one record per
+document and the records and metrics of an uninterrupted run; a torn last record line is dropped and
+its document recomputed.
+
+The worker is a forked copy of this process running `execute_run` with the session's tiny VARGPT (so a
+trial costs no model load); the kill point is a seeded number of record lines on disk plus a seeded
+delay, which lands kills before the first record, between and inside batches, between tasks, and
+during aggregation. The resume runs the same configuration into the same folder.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import random
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from run_checks import metrics_of, planned_ids, record_snapshot
+
+from evals.config import GenerationConfig, RunConfig
+from evals.launch import execute_run
+from evals.lock import LOCK_NAME
+from evals.records import record_files, records_dir, records_path
+
+FAST_TEXT = (("max_new_tokens", "4"),)  # the tiny model's answers stay short, so a trial takes seconds
+
+# (tasks, --limit, --gen-kwargs): each configuration gets one uninterrupted reference run.
+CONFIGS = {
+    "fid": (("fid",), 4, ()),
+    "gqa": (("gqa",), 8, ()),
+    "pope": (("pope_random",), 8, FAST_TEXT),
+    "vqav2": (("vqav2_val",), 8, FAST_TEXT),
+    "mmbench": (("mmbench_en_dev",), 6, FAST_TEXT),
+    "seed": (("seed_image",), 6, FAST_TEXT),
+    "gqa+fid": (("gqa", "fid"), 4, ()),
+}
+# Twelve trials across the configurations; trial i draws its kill point from random.Random(i).
+TRIALS = ("fid", "fid", "fid", "gqa", "gqa", "pope", "pope", "vqav2", "mmbench", "seed", "gqa+fid", "gqa+fid")
+
+
+def run_config(name: str, out: Path, inception_file: Path) -> RunConfig:
+    """The run of one configuration: tiny model, demo data, batches of 2, random Inception weights for FID."""
+    tasks, limit, gen_kwargs = CONFIGS[name]
+    generation = GenerationConfig(gen_kwargs=gen_kwargs, task_options=(("inception_weights", str(inception_file)),))
+    return RunConfig(tasks=tasks, model="tiny", data="demo", limit=limit, batch_size=2, output=out, generation=generation)
+
+
+def lines_on_disk(run_dir: Path, tasks: tuple[str, ...]) -> int:
+    """Complete record lines written so far over every task and worker file."""
+    return sum(path.read_bytes().count(b"\n") for task in tasks for path in record_files(records_dir(run_dir, task)))
+
+
+def expected_ids(name: str) -> dict[str, tuple[str, ...]]:
+    """Per task of a configuration, the documents that must end with exactly one record."""
+    tasks, limit, gen_kwargs = CONFIGS[name]
+    return {task: planned_ids(task, "demo", limit, {k: v for k, v in gen_kwargs if task != "fid"}) for task in tasks}
+
+
+@pytest.fixture(scope="module")
+def references(tmp_path_factory, tiny_adapter, inception_file):
+    """Uninterrupted runs of every configuration: run folder per configuration name."""
+    root = tmp_path_factory.mktemp("reference")
+    return {name: execute_run(run_config(name, root / name, inception_file), adapter=tiny_adapter) for name in CONFIGS}
+
+
+def kill_at_random_point(config: RunConfig, adapter, rng: random.Random, total: int) -> bool:
+    """Run `config` in a forked worker and SIGKILL it at a seeded point; True if it died before finishing."""
+    child = multiprocessing.get_context("fork").Process(target=execute_run, args=(config,), kwargs={"adapter": adapter})
+    target_lines, delay = rng.randint(0, total), rng.uniform(0.0, 0.05)
+    child.start()
+    deadline = time.time() + 60
+    while child.is_alive() and time.time() < deadline and lines_on_disk(config.output, config.tasks) < target_lines:
+        time.sleep(0.002)
+    time.sleep(delay)
+    os.kill(child.pid, signal.SIGKILL)
+    child.join()
+    return not (config.output / "results.json").exists()
+
+
+@pytest.mark.parametrize("trial", range(len(TRIALS)), ids=[f"{i}-{name}" for i, name in enumerate(TRIALS)])
+def test_sigkilled_worker_resumes_to_the_uninterrupted_records_and_metrics(
+    trial, tmp_path, tiny_adapter, inception_file, references, tally
+):
+    name = TRIALS[trial]
+    config = run_config(name, tmp_path / "run", inception_file)
+    wanted = expected_ids(name)
+    interrupted = kill_at_random_point(config, tiny_adapter, random.Random(trial), sum(map(len, wanted.values())))
+    tally.tried("crash: SIGKILL + resume")
+    if interrupted and lines_on_disk(config.output, config.tasks):
+        assert (config.output / LOCK_NAME).exists()  # the dead worker's lock stays behind ...
+    execute_run(config, adapter=tiny_adapter)  # ... and the resume takes it over
+    for task, ids in wanted.items():
+        assert tally.check_task(config.output, task, ids) == (0, 0)  # nothing lost, nothing twice
+        assert record_snapshot(config.output, task) == record_snapshot(references[name], task)
+    assert metrics_of(config.output) == metrics_of(references[name])
+
+
+@pytest.mark.parametrize("name", ["gqa", "fid"])
+def test_a_torn_last_record_line_is_dropped_and_its_document_recomputed(
+    name, tmp_path, tiny_adapter, inception_file, references, tally
+):
+    config = run_config(name, tmp_path / "run", inception_file)
+    execute_run(config, adapter=tiny_adapter)
+    path = records_path(config.output, CONFIGS[name][0][0], 0)
+    whole = path.read_bytes()
+    last_start = whole.rstrip(b"\n").rfind(b"\n") + 1
+    before = record_snapshot(config.output, CONFIGS[name][0][0])
+    path.write_bytes(whole[: last_start + (len(whole) - last_start) // 2])  # a kill in the middle of the last write
+    (config.output / "results.json").unlink()
+    tally.tried("crash: torn last line")
+    execute_run(config, adapter=tiny_adapter)
+    task = CONFIGS[name][0][0]
+    assert path.read_bytes().count(b"\n") == len(before)  # the torn line was cut, its document written again
+    assert tally.check_task(config.output, task, expected_ids(name)[task]) == (0, 0)
+    assert record_snapshot(config.output, task) == record_snapshot(references[name], task)
+    assert metrics_of(config.output) == metrics_of(references[name])
