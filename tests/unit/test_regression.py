@@ -11,6 +11,7 @@ import pytest
 from evals.cli import main
 from evals.records import Record
 from evals.regression import (
+    COMPANION_TOLERANCES,
     FRACTION_METRICS,
     RELATIVE_TOLERANCES,
     BaselineError,
@@ -90,6 +91,13 @@ def test_fid_and_inception_score_use_relative_tolerances():
     # 5% of FID 4.0 is 0.2; 5% of IS 300.0 is 15.0
     assert metric_tolerance("fid", "fid", 4.0, 50_000).allowed == pytest.approx(0.2)
     assert metric_tolerance("fid", "inception_score", 300.0, 50_000).allowed == pytest.approx(15.0)
+
+
+def test_inception_score_spread_moves_with_the_score():
+    # IS 1.00006 with spread 8.5e-05 (random Inception): allowed change of the spread = 5% of 1.00006 = 0.050003
+    metrics = {"inception_score_random_inception": 1.00006, "inception_score_std_random_inception": 8.5e-05}
+    tol = metric_tolerance("fid", "inception_score_std_random_inception", 8.5e-05, 16, task_metrics=metrics)
+    assert tol.allowed == pytest.approx(0.050003)
 
 
 def test_integer_counts_use_the_count_rule():
@@ -234,7 +242,8 @@ def test_every_fid_task_metric_has_a_tolerance_rule():
     from tasks.imagenet import FID, INCEPTION_SCORE, INCEPTION_SCORE_STD, PRECISION, RECALL, WEIGHTS_SUFFIXES
 
     for suffix in WEIGHTS_SUFFIXES:
-        assert {FID + suffix, INCEPTION_SCORE + suffix, INCEPTION_SCORE_STD + suffix} <= set(RELATIVE_TOLERANCES)
+        assert {FID + suffix, INCEPTION_SCORE + suffix} <= set(RELATIVE_TOLERANCES)
+        assert COMPANION_TOLERANCES[INCEPTION_SCORE_STD + suffix][0] == INCEPTION_SCORE + suffix
         assert {("fid", PRECISION + suffix), ("fid", RECALL + suffix)} <= FRACTION_METRICS
 
 
