@@ -206,6 +206,11 @@ def run_spawned(plan: RunPlan, progress: Progress) -> None:
         raise HarnessError(failure)
 
 
+def has_work(plan: RunPlan) -> bool:
+    """Whether any document lacks a record (or the batching check asks for model calls)."""
+    return bool(plan.config.verify_batching) or any(p.pending for p in plan.tasks)
+
+
 def run_metadata(plan: RunPlan, started: str, start_time: float) -> dict:
     """The "run" section of results.json."""
     return {
@@ -242,7 +247,9 @@ def run_local(config: RunConfig, registry: TaskRegistry, adapter: Adapter | None
     try:
         progress = Progress(_pending_totals(plan))
         try:
-            if plan.world_size == 1:
+            if not has_work(plan):
+                logger.info("every document already has a record; aggregating only")
+            elif plan.world_size == 1:
                 adapter = adapter or build_adapter(config.model, devices[0], plan.dtype, config.allow_pickle)
                 run_worker(adapter, plan, 0, progress)
             else:
@@ -282,10 +289,11 @@ def run_launched(config: RunConfig, registry: TaskRegistry | None, env: DistEnv)
     plan = outcome[1]
     try:
         _set_worker_threads(device, 1)
-        adapter = build_adapter(config.model, device, plan.dtype, config.allow_pickle)
+        adapter = build_adapter(config.model, device, plan.dtype, config.allow_pickle) if has_work(plan) else None
         progress = Progress(_pending_totals(plan, env.rank)) if env.is_main else (lambda task, n: None)
         try:
-            run_worker(adapter, plan, env.rank, progress)
+            if has_work(plan):
+                run_worker(adapter, plan, env.rank, progress)
         finally:
             if env.is_main:
                 progress.close()
