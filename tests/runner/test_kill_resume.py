@@ -89,3 +89,41 @@ def test_sigkill_at_random_points_then_resume_loses_and_duplicates_nothing(tmp_p
     )
     assert (lost, duplicated) == (0, 0)
     assert killed_mid_run >= TRIALS // 2  # the trials really interrupted runs
+
+
+def test_sigkill_during_fid_then_resume_keeps_every_feature_once(tmp_path, cli_env, reliability_log):
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from evals.cli import main
+
+    argv = ["run", "--model", "oracle", "--data", "demo", "--tasks", "fid", "--batch-size", "1"]
+    assert main([*argv, "--output", str(tmp_path / "reference")]) == 0
+    run_dir = tmp_path / "killed"
+    child = subprocess.Popen([sys.executable, "-m", "evals", *argv, "--output", str(run_dir)], env=cli_env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    task_dir = records_dir(run_dir, "fid")
+    deadline = time.time() + 180
+    while time.time() < deadline and child.poll() is None:
+        if sum(p.read_bytes().count(b"\n") for p in record_files(task_dir)) >= 4:
+            break
+        time.sleep(0.01)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    written = sum(p.read_bytes().count(b"\n") for p in record_files(task_dir))
+    assert main([*argv, "--output", str(run_dir)]) == 0
+
+    def features(directory):
+        records = read_records(records_dir(directory, "fid"), load_arrays=True)
+        return {r.doc_id: {k: v for k, v in r.arrays.items()} for r in records}, len(records)
+
+    reference, _ = features(tmp_path / "reference")
+    resumed, lines = features(run_dir)
+    assert lines == len(reference) == 16 and set(resumed) == set(reference)
+    for doc_id, arrays in reference.items():
+        for name, array in arrays.items():
+            np.testing.assert_array_equal(resumed[doc_id][name], array)
+    assert metrics(run_dir) == metrics(tmp_path / "reference")
+    reliability_log.append(f"SIGKILL + resume on fid: killed after {written} of 16 images; 0 lost, 0 duplicated")
