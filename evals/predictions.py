@@ -22,27 +22,30 @@ class PredictionsFileError(HarnessError):
 def read_predictions(path: Path) -> dict[str, Any]:
     """{doc_id: prediction} from JSONL rows {"doc_id", "prediction"}; a bad line names its number."""
     try:
-        handle = open(path, encoding="utf-8")
+        handle = open(path, "rb")  # decoded line by line, so an undecodable byte names its line
     except OSError as error:
         raise PredictionsFileError(f"cannot read predictions file {path}: {error.strerror or error}") from None
     predictions: dict[str, Any] = {}
     with handle:
-        try:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except ValueError as error:
-                    raise PredictionsFileError(f"{path}:{number}: not valid JSON ({error.msg})") from None
-                if not isinstance(row, dict) or "doc_id" not in row or "prediction" not in row:
-                    raise PredictionsFileError(f'{path}:{number}: expected an object with "doc_id" and "prediction"')
-                doc_id = str(row["doc_id"])
-                if doc_id in predictions:
-                    raise PredictionsFileError(f"{path}:{number}: doc_id {doc_id!r} appears a second time")
-                predictions[doc_id] = row["prediction"]
-        except UnicodeDecodeError as error:
-            raise PredictionsFileError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise PredictionsFileError(
+                    f"{path}:{number}: not UTF-8 text ({error.reason} at byte {error.start} of the line)"
+                ) from None
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError as error:
+                raise PredictionsFileError(f"{path}:{number}: not valid JSON ({error.msg})") from None
+            if not isinstance(row, dict) or "doc_id" not in row or "prediction" not in row:
+                raise PredictionsFileError(f'{path}:{number}: expected an object with "doc_id" and "prediction"')
+            doc_id = str(row["doc_id"])
+            if doc_id in predictions:
+                raise PredictionsFileError(f"{path}:{number}: doc_id {doc_id!r} appears a second time")
+            predictions[doc_id] = row["prediction"]
     if not predictions:
         raise PredictionsFileError(f"{path} holds no predictions")
     return predictions

@@ -8,8 +8,8 @@ Arrow schema and its `datasets` feature metadata, so the harness reads it exactl
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pyarrow as pa
 import pyarrow.parquet as pq

@@ -9,9 +9,9 @@ totals, so a test run states what it tried and what it found.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 import pytest
 

@@ -39,14 +39,21 @@ def metrics_of(run_dir: Path) -> dict[str, dict[str, Any]]:
     return {name: entry["metrics"] for name, entry in results_of(run_dir).items()}
 
 
-_PROGRESS = re.compile(r"\[\d\d:\d\d(<[\d:?]+)?, +[^\]]*/s\]$")  # tqdm's "[00:01<00:02, 3.1 doc/s]"
+# A tqdm bar as a terminal shows it: "task:  50%|#####     | 1/2 [00:01<00:01,  1.5doc/s]".
+_PROGRESS = re.compile(r"^[^\[]*\[\d\d:\d\d(<[\d:?]+)?(, [^\]]*)?\]")
 _LOG = re.compile(r"^(DEBUG|INFO|WARNING) [\w.]+: ")
 
 
 def message_lines(stderr: str) -> list[str]:
-    """What stderr says besides log records and progress bars: the lines a terminal shows, bar redraws dropped."""
-    shown = (line.rsplit("\r", 1)[-1].rstrip() for line in stderr.split("\n"))
-    return [line for line in shown if line and not _PROGRESS.search(line) and not _LOG.match(line)]
+    """What stderr says besides log records and progress bars (a log record may follow a bar on its line)."""
+    lines = []
+    for line in stderr.split("\n"):
+        shown = line.rsplit("\r", 1)[-1].strip()  # a bar's last redraw
+        if not shown.startswith("error: "):
+            shown = _PROGRESS.sub("", shown).strip()
+        if shown and not _LOG.match(shown):
+            lines.append(shown)
+    return lines
 
 
 def is_one_line_error(stderr: str) -> bool:

@@ -8,7 +8,8 @@ batching, and every choice is logged for the assertions.
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch

@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import pytest
 from run_checks import planned_ids, results_of
-from scripted_faults import CONTROL_CHARACTERS, GARBAGE_TEXT, TEXT_ERRORS, GarbageAdapter
+from scripted_faults import (
+    CONTROL_CHARACTERS,
+    GARBAGE_TEXT,
+    TEXT_ERRORS,
+    GarbageAdapter,
+)
 
 from evals.config import GenerationConfig, RunConfig
 from evals.launch import execute_run

@@ -66,8 +66,8 @@ def references(tmp_path_factory, tiny_adapter, inception_file):
     return {name: execute_run(run_config(name, root / name, inception_file), adapter=tiny_adapter) for name in CONFIGS}
 
 
-def kill_at_random_point(config: RunConfig, adapter, rng: random.Random, total: int) -> bool:
-    """Run `config` in a forked worker and SIGKILL it at a seeded point; True if it died before finishing."""
+def kill_at_random_point(config: RunConfig, adapter, rng: random.Random, total: int) -> str:
+    """Run `config` in a forked worker, SIGKILL it at a seeded point; returns when it died (for the tally)."""
     child = multiprocessing.get_context("fork").Process(target=execute_run, args=(config,), kwargs={"adapter": adapter})
     target_lines, delay = rng.randint(0, total), rng.uniform(0.0, 0.05)
     child.start()
@@ -77,7 +77,12 @@ def kill_at_random_point(config: RunConfig, adapter, rng: random.Random, total: 
     time.sleep(delay)
     os.kill(child.pid, signal.SIGKILL)
     child.join()
-    return not (config.output / "results.json").exists()
+    written = lines_on_disk(config.output, config.tasks)
+    if (config.output / "results.json").exists():
+        return "after the run finished"
+    if written == 0:
+        return "before the first record"
+    return "during aggregation" if written == total else "mid-run"
 
 
 @pytest.mark.parametrize("trial", range(len(TRIALS)), ids=[f"{i}-{name}" for i, name in enumerate(TRIALS)])
@@ -87,9 +92,9 @@ def test_sigkilled_worker_resumes_to_the_uninterrupted_records_and_metrics(
     name = TRIALS[trial]
     config = run_config(name, tmp_path / "run", inception_file)
     wanted = expected_ids(name)
-    interrupted = kill_at_random_point(config, tiny_adapter, random.Random(trial), sum(map(len, wanted.values())))
-    tally.tried("crash: SIGKILL + resume")
-    if interrupted and lines_on_disk(config.output, config.tasks):
+    when = kill_at_random_point(config, tiny_adapter, random.Random(trial), sum(map(len, wanted.values())))
+    tally.tried(f"crash: SIGKILL {when}, then resume")
+    if when in ("mid-run", "during aggregation"):
         assert (config.output / LOCK_NAME).exists()  # the dead worker's lock stays behind ...
     execute_run(config, adapter=tiny_adapter)  # ... and the resume takes it over
     for task, ids in wanted.items():
