@@ -186,8 +186,7 @@ def run_spawned(plan: RunPlan, progress: Progress) -> None:
                 finished = context.join(timeout=0)
             except Exception as error:  # ProcessExitedException / ProcessRaisedException
                 raise WorkerFailed(
-                    f"{str(error).strip().splitlines()[0]}; the records written so far are kept, "
-                    "rerun the same command to resume"
+                    f"{worker_failure(error)}; the records written so far are kept, rerun the same command to resume"
                 ) from None
         while finished:
             try:
@@ -204,6 +203,16 @@ def run_spawned(plan: RunPlan, progress: Progress) -> None:
             process.join(timeout=10)
     if failure:
         raise HarnessError(failure)
+
+
+def worker_failure(error: BaseException) -> str:
+    """One line for a dead worker: its signal or exit code, or the last line of its traceback."""
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    pid = getattr(error, "error_index", None)
+    if not lines:
+        return f"worker {pid} failed"
+    # ProcessRaisedException carries the child's traceback; its last line is the exception itself.
+    return f"worker {pid} failed: {lines[-1]}" if len(lines) > 1 else f"worker {pid} died ({lines[0]})"
 
 
 def has_work(plan: RunPlan) -> bool:

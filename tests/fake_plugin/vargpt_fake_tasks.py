@@ -14,6 +14,7 @@ task ignores the data source. Expected metrics are easy to work out by hand:
 from __future__ import annotations
 
 import io
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
@@ -60,10 +61,13 @@ def accuracy(records: Sequence[Record], key: str = "correct") -> float:
 
 @dataclass(frozen=True)
 class FakeQA(Task):
-    """Text questions with exact-match scoring; option sleep_ms slows scoring (kill tests)."""
+    """Text questions with exact-match scoring; option sleep_ms slows scoring (kill tests), exit_on kills
+    the process while scoring that document (worker-crash tests)."""
 
     num_docs: int = 24
-    default_options: dict[str, Any] = field(default_factory=lambda: {"sleep_ms": 0, "max_new_tokens": 8})
+    default_options: dict[str, Any] = field(
+        default_factory=lambda: {"sleep_ms": 0, "max_new_tokens": 8, "exit_on": ""}
+    )
 
     def load_docs(self, source: DataSource) -> Sequence[dict]:
         return [
@@ -82,6 +86,8 @@ class FakeQA(Task):
                            max_new_tokens=int(self.option("max_new_tokens")), seed=seed, target=doc["answer"])
 
     def score(self, doc: dict, output: Any) -> dict[str, Any]:
+        if doc["qid"] == self.option("exit_on"):
+            os._exit(3)
         if self.option("sleep_ms"):
             time.sleep(self.option("sleep_ms") / 1000)
         return {"correct": float(output.strip() == doc["answer"])}
