@@ -5,7 +5,8 @@ with the images of config `testdev_balanced_images` joined on `imageId`, as lmms
 prompt `question + "\\nAnswer the question using a single word or phrase."`, up to 16 new tokens, greedy,
 stop at "\\n\\n"; `accuracy` is lmms-eval's `exact_match` with ignore_case and ignore_punctuation: lower-case
 both sides and delete every ASCII punctuation character (so "t-shirt" equals "tshirt"); no article,
-number or whitespace handling. Reported in percent (lmms-eval reports a fraction).
+number or whitespace handling; trailing NUL characters do not count, as in lmms-eval's numpy string arrays
+("left\\x00" equals "left"). Reported in percent (lmms-eval reports a fraction).
 Also: `accuracy_official` (LLaVA's `convert_gqa_for_eval.py` + the official eval.py: the prediction
 `rstrip('.')` and lower-cased, compared to the answer as is), and `structural:<type>` / `semantic:<type>`
 breakdowns from the question's `types`.
@@ -40,7 +41,7 @@ REVISION = None  # no full commit id of lmms-lab/GQA main was found offline; pas
 QUESTIONS_CONFIG = "testdev_balanced_instructions"
 IMAGES_CONFIG = "testdev_balanced_images"
 SPLIT = "testdev"
-VERSION = "1"
+VERSION = "2"  # 2: trailing NULs ignored by `accuracy`, as lmms-eval's exact_match
 
 POST_PROMPT = "\nAnswer the question using a single word or phrase."
 ACCURACY = "accuracy"
@@ -57,9 +58,17 @@ def build_prompt(doc: dict) -> str:
     return f"{doc['question']}{POST_PROMPT}"
 
 
+def lmms_match_form(text: str) -> str:
+    """What lmms-eval's exact_match compares: lower-cased, ASCII punctuation deleted, trailing NULs dropped."""
+    # lmms-eval holds both sides in numpy str arrays (`exact_match_hf_evaluate`), whose fixed-width
+    # elements drop trailing "\x00" when read back and compare as if NUL-padded: "left\x00" equals "left",
+    # also once deleted punctuation uncovers the NUL ("left\x00." -> "left"). Inner NULs stay.
+    return text.lower().translate(_DELETE_PUNCTUATION).rstrip("\x00")
+
+
 def exact_match_lmms(prediction: str, answer: str) -> float:
     """lmms-eval's exact_match(ignore_case=True, ignore_punctuation=True) on one pair."""
-    return float(prediction.lower().translate(_DELETE_PUNCTUATION) == answer.lower().translate(_DELETE_PUNCTUATION))
+    return float(lmms_match_form(prediction) == lmms_match_form(answer))
 
 
 def exact_match_official(prediction: str, answer: str) -> float:

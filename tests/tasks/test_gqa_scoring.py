@@ -20,6 +20,10 @@ GQA = TASKS[0]
         ("the dog", "dog", 0.0, 0.0),  # no article handling in either
         ("two", "2", 0.0, 0.0),  # no number words either
         ("left  side", "left side", 0.0, 0.0),  # no whitespace collapsing
+        ("left\x00", "left", 1.0, 0.0),  # lmms-eval's numpy strings drop trailing NULs; the official match does not
+        ("Left\x00.", "left", 1.0, 0.0),  # lower + delete "." -> "left\x00" -> trailing NUL dropped -> "left"
+        ("left", "left\x00\x00", 1.0, 0.0),  # the gold answer loses its trailing NULs too
+        ("le\x00ft", "left", 0.0, 0.0),  # an inner NUL is a character like any other
     ],
 )
 def test_exact_match_variants(prediction, answer, lmms, official):
