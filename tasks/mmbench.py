@@ -7,10 +7,16 @@
   present option, then "\\n" + "\\nAnswer with the option's letter from the given choices directly."
   Generation: up to 1024 tokens, greedy, stop at "ASSISTANT:".
   `accuracy` = CircularEval: a question counts only if every rotated copy resolves to its own answer.
-  Answers are resolved with lmms-eval's `can_infer` heuristics (`tasks/choice_extract.py`).
-  Deviation: lmms-eval sends unresolved answers to a GPT judge and then draws a random letter
-  (seeded 2680); here they stay unresolved, count as wrong and are counted in `num_unresolved`. The
-  optional judge (`tasks/mmbench_judge.py`, option `judge_url`) reproduces lmms-eval's judge step.
+  By default (no judge) `accuracy` and its breakdowns equal lmms-eval's deterministic, API-free
+  `mmbench_en_dev_static` on every document: an answer is resolved by the `can_infer` heuristics, else by
+  `extract_mcq_answer`'s ranked letter formats over the question's option letters (both in
+  `tasks/choice_extract.py`); one still unresolved counts as wrong (as there) and is counted in
+  `num_unresolved`.
+  lmms-eval's default task `mmbench_en_dev` (the judge path) differs after `can_infer`: it asks a GPT judge
+  and, when that fails, draws a random letter from A-E (seeded 2680), so its score depends on the judge
+  and on document order. With option `judge_url` set, this task follows that path (`tasks/mmbench_judge.py`:
+  `can_infer`, then the judge; no `extract_mcq_answer`) except that an answer the judge cannot place stays
+  unresolved and counts as wrong, never a random letter.
   Also: `accuracy_single` (original questions only, no circular copies), `category:<c>`,
   `l2_category:<c>` (CircularEval accuracy per category, as lmms-eval's category_acc).
 - `mmbench_en_test` (split `test`, answers hidden) writes `submissions/mmbench_en_test_results.xlsx`, the
@@ -39,6 +45,7 @@ from tasks.choice_extract import (
     extract_choice_letter,
     is_missing_option,
     mmbench_choices,
+    mmbench_static_letter,
 )
 from tasks.choice_mode import LIKELIHOOD, apply_mode, argmax_first
 from tasks.datasets_io import DocRows, find_copy, image_loader, read_split
@@ -49,7 +56,7 @@ HUB_ID = "lmms-lab/MMBench"
 MIRRORS = ("lmms-lab-encoder/MMBench",)
 REVISION = "56ba1af8954932c4804bd3f522e05ed96e63b654"  # main ("Upload dataset", configs en/cn/cc)
 CONFIG = "en"
-VERSION = "1"
+VERSION = "2"  # 2: answers can_infer leaves unresolved go through extract_mcq_answer (static path)
 
 OPTIONS_HEADER = "There are several options:"  # mmbench.yaml metadata.sys_prompt
 POST_PROMPT = "\nAnswer with the option's letter from the given choices directly."
@@ -168,10 +175,14 @@ class MMBenchTask(Task):
         else:
             prediction = clean_output(output)
             choices = mmbench_choices(doc)
-            letter = extract_choice_letter(prediction, choices)
-            if letter is None and self.option("judge_url"):
-                config = JudgeConfig(self.option("judge_url"), self.option("judge_model"), self.option("judge_api_key_env"))
-                letter = judge_letter(doc, prediction, choices, config)
+            if self.option("judge_url"):  # lmms-eval's judge path, without its random-letter fallback
+                letter = extract_choice_letter(prediction, choices)
+                if letter is None:
+                    config = JudgeConfig(
+                        self.option("judge_url"), self.option("judge_model"), self.option("judge_api_key_env"))
+                    letter = judge_letter(doc, prediction, choices, config)
+            else:  # lmms-eval's mmbench_en_dev_static path
+                letter = mmbench_static_letter(prediction, choices)
         answer = doc.get("answer")
         return {
             "correct": float(letter is not None and letter == answer),

@@ -29,7 +29,15 @@ def rec(doc: dict, output: str, task=DEV) -> Record:
 
 @pytest.mark.parametrize(
     "output, letter",
-    [("(B)", "B"), ("B.", "B"), ("The answer is B", "B"), ("blue", "B"), ("It is blue.", "B"), ("I don't know", "")],
+    [
+        ("(B)", "B"), ("B.", "B"), ("The answer is B", "B"), ("blue", "B"), ("It is blue.", "B"),  # can_infer
+        # can_infer finds no letter token or option text in these; extract_mcq_answer's formats decide:
+        ("(B", "B"),  # a closing letter after a non-letter
+        ("**B**", "B"),  # no format matches: any occurrence of an option letter
+        ("Not B. but C. fits", "C"),  # two "X." letters: the later one
+        ("I don't know", ""),  # no capital A, B or C anywhere: unresolved
+        ("Definitely", ""),  # "D" is no option of this 3-option question
+    ],
 )
 def test_letter_forms(output, letter):
     scores = DEV.score(mm_doc(0, ["red", "blue", "green"], "B"), output)
@@ -60,8 +68,19 @@ def test_circular_group_needs_every_rotation_right():
 def test_unresolved_answer_counts_wrong_and_is_reported():
     records = [rec(Q0[0], "B"), rec(Q0[1], "no idea"), rec(Q0[2], "C"), rec(Q1[0], "cat"), rec(Q1[1], "It is a cat")]
     metrics = DEV.aggregate(records)
-    # q0: one copy unresolved -> miss (lmms-eval would ask a judge, then draw a random letter)
+    # q0: "no idea" has no option text and no capital A-C, so both stages leave it unresolved -> miss
+    # (lmms-eval's static path counts it wrong too; its judge path would ask GPT, then draw a random letter)
     # q1: option text resolves both copies ("cat" is A, then B) -> hit
+    assert metrics["accuracy"] == pytest.approx(50.0)
+    assert metrics["num_unresolved"] == 1
+
+
+def test_second_stage_resolves_circular_copies():
+    # can_infer resolves none of q0's answers; extract_mcq_answer reads "(B" -> B (closing letter),
+    # "**A**" -> A (any occurrence), "I pick C!" -> C ("i pick" phrase and closing letter once "!" is
+    # stripped): all three copies right -> q0 hit. q1: "Dunno" has no capital A or B -> unresolved -> miss.
+    records = [rec(Q0[0], "(B"), rec(Q0[1], "**A**"), rec(Q0[2], "I pick C!"), rec(Q1[0], "Dunno"), rec(Q1[1], "B")]
+    metrics = DEV.aggregate(records)
     assert metrics["accuracy"] == pytest.approx(50.0)
     assert metrics["num_unresolved"] == 1
 
@@ -112,20 +131,35 @@ class _JudgeHandler(BaseHTTPRequestHandler):
         pass
 
 
-def test_judge_is_off_unless_configured_and_resolves_when_on():
-    doc = mm_doc(0, ["red", "blue", "green"], "B")
-    assert DEV.score(doc, "the second one")["resolved"] == 0.0  # default: no judge, unresolved
+@pytest.fixture
+def judge_url():
+    """The chat-completions URL of a local fake judge that answers `_JudgeHandler.replies` in turn."""
+    _JudgeHandler.replies, _JudgeHandler.prompts = [], []
     server = HTTPServer(("127.0.0.1", 0), _JudgeHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    try:
-        _JudgeHandler.replies = ["I am not sure", "B"]  # first reply names no option: asked again
-        url = f"http://127.0.0.1:{server.server_port}/v1/chat/completions"
-        judged = DEV.with_options({"judge_url": url}).score(doc, "the second one")
-    finally:
-        server.shutdown()
+    yield f"http://127.0.0.1:{server.server_port}/v1/chat/completions"
+    server.shutdown()
+
+
+def test_judge_is_off_unless_configured_and_resolves_when_on(judge_url):
+    doc = mm_doc(0, ["red", "blue", "green"], "B")
+    assert DEV.score(doc, "the second one")["resolved"] == 0.0  # default: no judge, unresolved
+    _JudgeHandler.replies = ["I am not sure", "B"]  # first reply names no option: asked again
+    judged = DEV.with_options({"judge_url": judge_url}).score(doc, "the second one")
     assert judged["letter"] == "B" and judged["correct"] == 1.0
     assert _JudgeHandler.prompts[0].endswith(
         "Question: What is shown??\nOptions: There are several options: \nA. red\nB. blue\nC. green\n\n"
         "Answer: the second one\nYour output: "
     )
+
+
+def test_judge_replaces_the_second_stage_when_configured(judge_url):
+    # lmms-eval's judge path asks the judge right after can_infer: "(B" goes to the judge (which says C)
+    # instead of extract_mcq_answer (which would say B, as the default path does).
+    doc = mm_doc(0, ["red", "blue", "green"], "B")
+    assert DEV.score(doc, "(B")["letter"] == "B"
+    _JudgeHandler.replies = ["C"]
+    judged = DEV.with_options({"judge_url": judge_url}).score(doc, "(B")
+    assert judged["letter"] == "C" and judged["correct"] == 0.0
+    assert len(_JudgeHandler.prompts) == 1
