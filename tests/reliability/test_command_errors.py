@@ -1,6 +1,6 @@
 """Bad input to the command line: one error line, exit 2, no traceback.
 
-Four kinds run as real `python -m evals` processes (two at a time: interpreter start-up dominates each);
+Four kinds run as real `python -m evals` processes, started together (interpreter start-up dominates);
 the other cases call `main()`, the function `python -m evals` runs, in this process. "One line" means one
 message line: log records and progress bars, which a terminal redraws in place, may come before it.
 """
@@ -83,7 +83,7 @@ def cases(tmp: Path, inception_file: Path) -> dict[str, tuple[list[str], str]]:
 # Real `python -m evals` processes for four kinds of bad input; the other cases (the FID reference needs
 # Inception, already loaded here) run `main()`, the function `python -m evals` runs, in this process.
 IN_SUBPROCESS = ("unknown task", "malformed --gen-kwargs", "predictions: not UTF-8", "checkpoint: missing shard")
-AT_ONCE = 2  # processes running together on a two-core machine
+AT_ONCE = 4  # all at once: start-up is partly disk-bound, and a shared machine gives each process a share
 
 
 @pytest.fixture(scope="module")

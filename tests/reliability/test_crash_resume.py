@@ -14,17 +14,20 @@ import multiprocessing
 import os
 import random
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
-from run_checks import metrics_of, planned_ids, record_snapshot
+from run_checks import message_lines, metrics_of, planned_ids, record_snapshot
 
 from evals.config import GenerationConfig, RunConfig
 from evals.launch import execute_run
 from evals.lock import LOCK_NAME
 from evals.records import record_files, records_dir, records_path
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 FAST_TEXT = (("max_new_tokens", "4"),)  # the tiny model's answers stay short, so a trial takes seconds
 
 # (tasks, --limit, --gen-kwargs): each configuration gets one uninterrupted reference run.
@@ -37,8 +40,9 @@ CONFIGS = {
     "seed": (("seed_image",), 6, FAST_TEXT),
     "gqa+fid": (("gqa", "fid"), 4, ()),
 }
-# Twelve trials across the configurations; trial i draws its kill point from random.Random(i).
-TRIALS = ("fid", "fid", "fid", "gqa", "gqa", "pope", "pope", "vqav2", "mmbench", "seed", "gqa+fid", "gqa+fid")
+# Ten trials across the configurations; trial i draws its kill point from random.Random(i). An eleventh
+# trial, below, kills one of two spawned workers of a real `python -m evals run`.
+TRIALS = ("fid", "fid", "fid", "gqa", "pope", "vqav2", "mmbench", "seed", "gqa+fid", "gqa+fid")
 
 
 def run_config(name: str, out: Path, inception_file: Path) -> RunConfig:
@@ -122,3 +126,40 @@ def test_a_torn_last_record_line_is_dropped_and_its_document_recomputed(
     assert tally.check_task(config.output, task, expected_ids(name)[task]) == (0, 0)
     assert record_snapshot(config.output, task) == record_snapshot(references[name], task)
     assert metrics_of(config.output) == metrics_of(references[name])
+
+
+def spawned_workers(pid: int) -> list[int]:
+    """The worker processes a `python -m evals run` process has spawned (not its resource tracker)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(c) for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+
+
+def test_one_killed_worker_of_two_fails_the_run_in_one_line_and_one_worker_resumes_it(
+    tmp_path, tiny_adapter, inception_file, references, tally
+):
+    config = run_config("gqa", tmp_path / "run", inception_file)
+    tasks, limit, _ = CONFIGS["gqa"]
+    command = [sys.executable, "-m", "evals", "run", "--model", "tiny", "--data", "demo", "--tasks", ",".join(tasks),
+               "--limit", str(limit), "--batch-size", "2", "--inception-weights", str(inception_file),
+               "--num-workers", "2", "--devices", "cpu,cpu", "--output", str(config.output)]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": str(REPO_ROOT)}
+    run = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while run.poll() is None and time.time() < deadline and lines_on_disk(config.output, tasks) < 1:
+        time.sleep(0.005)
+    victims = spawned_workers(run.pid)
+    os.kill(victims[0], signal.SIGKILL)
+    _, stderr = run.communicate(timeout=120)
+    tally.tried("crash: SIGKILL one of two spawned workers, then resume with one")
+    assert run.returncode == 1, stderr  # a crashed worker is exit 1, not a usage error
+    # One error line and no traceback; torch's own "Terminating process ... via signal SIGTERM" warning and
+    # Python's "leaked semaphore" warning may surround it (noise from the multiprocessing libraries).
+    errors = [line for line in message_lines(stderr) if line.startswith("error: ")]
+    assert "Traceback" not in stderr and len(errors) == 1 and "rerun the same command to resume" in errors[0], stderr
+    assert len(victims) == 2 and lines_on_disk(config.output, tasks) < limit  # the run was cut short
+    execute_run(config, adapter=tiny_adapter)  # a resume on one worker finishes what two began
+    ids = expected_ids("gqa")["gqa"]
+    assert tally.check_task(config.output, "gqa", ids) == (0, 0)
+    assert record_snapshot(config.output, "gqa") == record_snapshot(references["gqa"], "gqa")
+    assert metrics_of(config.output) == metrics_of(references["gqa"])
