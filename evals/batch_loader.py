@@ -13,8 +13,9 @@ import dataclasses
 import queue
 import re
 import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from evals.requests import ChoiceRequest, ImageRequest, Request, TextRequest
 from evals.sharding import doc_seed
@@ -113,7 +114,9 @@ class BatchLoader:
 
     _DONE = object()
 
-    def __init__(self, task: Task, docs: Sequence[Any], work: Sequence[tuple[int, str]], batch_size: int, run_seed: int):
+    def __init__(
+        self, task: Task, docs: Sequence[Any], work: Sequence[tuple[int, str]], batch_size: int, run_seed: int
+    ):
         self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_BATCHES)
         self._stop = threading.Event()
         self._source = iter_batches(task, docs, work, batch_size, run_seed)

@@ -11,8 +11,8 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from evals.adapter import NotSupportedByModel
 from evals.config import DEFAULT_BATCH_SIZE, DEFAULT_MODEL, DTYPES, GenerationConfig, RunConfig, parse_gen_kwargs
@@ -65,23 +65,38 @@ def _split_list(value: str | None) -> tuple[str, ...]:
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `run`."""
     parser.add_argument("--tasks", default="all", help="tasks, aliases or groups, comma-separated (default: all)")
-    parser.add_argument("--model", default=DEFAULT_MODEL,
-                        help=f"hub id, local folder, `tiny`, `oracle` or `constant:TEXT` (default {DEFAULT_MODEL})")
+    parser.add_argument(
+        "--model",
+        default=DEFAULT_MODEL,
+        help=f"hub id, local folder, `tiny`, `oracle` or `constant:TEXT` (default {DEFAULT_MODEL})",
+    )
     parser.add_argument("--data", default="hub", help="hub (default), demo, or a folder of local dataset copies")
     parser.add_argument("--limit", type=int, default=None, help="only the first N documents of each task")
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="requests per adapter call")
     parser.add_argument("--output", type=Path, default=None, help="run folder (default results/runs/<date>-<model>)")
     parser.add_argument("--seed", type=int, default=0, help="run seed; each document's seed derives from it")
     parser.add_argument("--dtype", default="auto", choices=DTYPES, help="auto = bfloat16 on GPUs, float32 on CPU")
-    parser.add_argument("--num-workers", type=int, default=None,
-                        help="local worker processes (default: one per visible GPU, one on CPU)")
+    parser.add_argument(
+        "--num-workers",
+        type=int,
+        default=None,
+        help="local worker processes (default: one per visible GPU, one on CPU)",
+    )
     parser.add_argument("--devices", default=None, help="comma-separated devices for the workers (cpu, cuda:0, ...)")
     parser.add_argument("--gen-kwargs", default="", help="task options, k=v,k2=v2 (see `list` for each task's)")
-    parser.add_argument("--verify-batching", type=int, default=0, metavar="N",
-                        help="also run N documents per task at batch size 1 and count outputs that differ")
+    parser.add_argument(
+        "--verify-batching",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also run N documents per task at batch size 1 and count outputs that differ",
+    )
     parser.add_argument("--overwrite", action="store_true", help="clear the run folder and start afresh")
-    parser.add_argument("--allow-pickle", action="store_true",
-                        help="allow pickled (.bin/.pt) model weights, which can run code when read (trusted files only)")
+    parser.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        help="allow pickled (.bin/.pt) model weights, which can run code when read (trusted files only)",
+    )
     parser.add_argument("--save-samples", action="store_true", help="keep generated images (tasks that generate)")
     parser.add_argument("--inception-weights", default=None, metavar="PATH", help="Inception weights file (FID)")
     parser.add_argument("--fid-ref", default=None, metavar="PATH", help="FID reference npz or image folder")
@@ -96,7 +111,9 @@ def run_config_from_args(args: argparse.Namespace) -> RunConfig:
         flags.append(("inception_weights", args.inception_weights))
     if args.fid_ref:
         flags.append(("fid_ref", args.fid_ref))
-    generation = GenerationConfig(dtype=args.dtype, gen_kwargs=parse_gen_kwargs(args.gen_kwargs), task_options=tuple(flags))
+    generation = GenerationConfig(
+        dtype=args.dtype, gen_kwargs=parse_gen_kwargs(args.gen_kwargs), task_options=tuple(flags)
+    )
     return RunConfig(
         tasks=_split_list(args.tasks) or ("all",),
         model=args.model,
@@ -153,11 +170,11 @@ def add_list_arguments(parser: argparse.ArgumentParser) -> None:
 
 def list_command(args: argparse.Namespace) -> int:
     """`list`: every registered task with kind, dataset, split, group, options and demo size."""
+    import pandas as pd
+
     from evals.registry import discover
     from evals.tables import to_markdown
     from evals.task_api import DataSource
-
-    import pandas as pd
 
     registry = discover()
     rows = []
@@ -169,11 +186,18 @@ def list_command(args: argparse.Namespace) -> int:
                 demo_docs = len(task.load_docs(DataSource(kind="demo")))
             except Exception:  # a task without a demo slice still lists
                 demo_docs = ""
-        rows.append({
-            "task": name, "kind": task.kind, "dataset": task.dataset.hub_id, "split": task.dataset.split,
-            "group": task.group or "", "aliases": ",".join(task.aliases), "demo docs": demo_docs,
-            "options": ",".join(sorted(task.default_options)),
-        })
+        rows.append(
+            {
+                "task": name,
+                "kind": task.kind,
+                "dataset": task.dataset.hub_id,
+                "split": task.dataset.split,
+                "group": task.group or "",
+                "aliases": ",".join(task.aliases),
+                "demo docs": demo_docs,
+                "options": ",".join(sorted(task.default_options)),
+            }
+        )
     frame = pd.DataFrame(rows).set_index("task") if rows else pd.DataFrame()
     sys.stdout.write(to_markdown(frame) if rows else "no tasks registered\n")
     for plugin, problem in sorted(registry.broken.items()):
@@ -293,14 +317,28 @@ def score_lmms_eval_command(args: argparse.Namespace) -> int:
 # name, help, add_arguments, handler: one entry per subcommand.
 COMMANDS: tuple[tuple[str, str, Callable[[argparse.ArgumentParser], None], Handler], ...] = (
     ("run", "evaluate a model on tasks and write a run folder", add_run_arguments, run_command),
-    ("prefetch", "download datasets, model and reference files for offline runs", add_prefetch_arguments, prefetch_command),
+    (
+        "prefetch",
+        "download datasets, model and reference files for offline runs",
+        add_prefetch_arguments,
+        prefetch_command,
+    ),
     ("list", "list the registered tasks", add_list_arguments, list_command),
     ("score", "score a predictions file without a model", add_score_arguments, score_command),
     ("table", "leaderboard of run folders", add_table_arguments, table_command),
     ("baseline", "freeze a run's metrics as a regression baseline", add_baseline_arguments, baseline_command),
-    ("check", "compare a run with a baseline (exit 0 ok, 1 moved, 2 not comparable)", add_check_arguments, check_command),
-    ("score-lmms-eval", "score lmms-eval's logged samples (--log_samples) with our task", add_score_lmms_eval_arguments,
-     score_lmms_eval_command),
+    (
+        "check",
+        "compare a run with a baseline (exit 0 ok, 1 moved, 2 not comparable)",
+        add_check_arguments,
+        check_command,
+    ),
+    (
+        "score-lmms-eval",
+        "score lmms-eval's logged samples (--log_samples) with our task",
+        add_score_lmms_eval_arguments,
+        score_lmms_eval_command,
+    ),
     ("bench", "measure throughput against the performance targets (issue 8)", add_bench_arguments, bench_command),
 )
 

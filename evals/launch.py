@@ -14,8 +14,9 @@ import dataclasses
 import logging
 import queue as queue_module
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from evals import distributed
 from evals.adapter import Adapter
@@ -96,14 +97,18 @@ def prepare(
     lock = RunLock(run_dir)
     lock.acquire()
     try:
-        identity = adapter.describe() if adapter is not None else model_identity(config.model, dtype, config.allow_pickle)
+        identity = (
+            adapter.describe() if adapter is not None else model_identity(config.model, dtype, config.allow_pickle)
+        )
         print_ = fingerprint(identity, {t.name: t.protocol() for t in tasks}, generation, config.seed, config.data)
         open_run_folder(run_dir, print_, config)
         plans = tuple(plan_task(t, t.load_docs(source), config.limit, run_dir) for t in tasks)
     except BaseException:
         lock.release()
         raise
-    plan = RunPlan(config=config, run_dir=run_dir, source=source, tasks=plans, devices=devices, dtype=dtype, model=identity)
+    plan = RunPlan(
+        config=config, run_dir=run_dir, source=source, tasks=plans, devices=devices, dtype=dtype, model=identity
+    )
     for task_plan in plans:
         done = task_plan.num_docs - len(task_plan.pending)
         logger.info("%s: %d documents, %d already recorded", task_plan.task.name, task_plan.num_docs, done)
@@ -121,7 +126,9 @@ class Progress:
         if task_name not in self.bars:
             from tqdm.auto import tqdm
 
-            self.bars[task_name] = tqdm(total=self.totals.get(task_name), desc=task_name, unit="doc", dynamic_ncols=True)
+            self.bars[task_name] = tqdm(
+                total=self.totals.get(task_name), desc=task_name, unit="doc", dynamic_ncols=True
+            )
         bar = self.bars[task_name]
         bar.update(count)
         if bar.total is not None and bar.n >= bar.total:

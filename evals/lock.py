@@ -57,12 +57,14 @@ class RunLock:
         """Take the lock, replacing a stale one; raise RunFolderLocked if a live run holds it."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         pid = os.getpid()
-        content = json.dumps({
-            "pid": pid,
-            "host": socket.gethostname(),
-            "start_time": _process_start_time(pid),
-            "since": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        })
+        content = json.dumps(
+            {
+                "pid": pid,
+                "host": socket.gethostname(),
+                "start_time": _process_start_time(pid),
+                "since": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            }
+        )
         for _ in range(5):
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -119,7 +121,7 @@ class RunLock:
             self.path.unlink(missing_ok=True)
             self.held = False
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> RunLock:
         self.acquire()
         return self
 

@@ -7,7 +7,7 @@ model from the HF hub cache, Inception weights and reference files from wherever
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 from evals.scripted_adapters import scripted_adapter
 from evals.task_api import DataSource, Task

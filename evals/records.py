@@ -15,9 +15,10 @@ import json
 import logging
 import os
 import re
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -187,7 +188,7 @@ def record_files(task_dir: Path) -> list[Path]:
 
 def iter_lines(path: Path) -> Iterator[tuple[int, str]]:
     """(line number, text) of complete lines; a torn last line (no newline) is skipped."""
-    with open(path, "r", encoding="ascii", errors="replace") as handle:
+    with open(path, encoding="ascii", errors="replace") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.endswith("\n"):
                 logger.warning("%s:%d is a torn last line; ignored (the document is recomputed)", path, number)

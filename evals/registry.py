@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import difflib
 import logging
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Iterable, Sequence
 
 from evals.errors import HarnessError
 from evals.task_api import Task

@@ -8,8 +8,9 @@ import os
 import re
 import shutil
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from evals.config import RunConfig, fingerprint_hash, fingerprint_mismatch
 from evals.errors import HarnessError

@@ -7,7 +7,7 @@ on POPE). Image requests get a deterministic picture made from the request seed.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -75,5 +75,5 @@ def scripted_adapter(model: str) -> OracleAdapter | ConstantAdapter | None:
     if model == "oracle":
         return OracleAdapter()
     if model.startswith(CONSTANT_PREFIX):
-        return ConstantAdapter(model[len(CONSTANT_PREFIX):])
+        return ConstantAdapter(model[len(CONSTANT_PREFIX) :])
     return None

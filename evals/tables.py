@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -64,7 +65,10 @@ def format_cell(value: Any) -> str:
 def _cells(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     """Header (index name first) and formatted body of a frame."""
     header = [frame.index.name or ""] + [str(c) for c in frame.columns]
-    body = [[str(name)] + [format_cell(v) for v in row] for name, row in zip(frame.index, frame.astype(object).itertuples(index=False))]
+    body = [
+        [str(name)] + [format_cell(v) for v in row]
+        for name, row in zip(frame.index, frame.astype(object).itertuples(index=False))
+    ]
     return header, body
 
 
@@ -77,8 +81,18 @@ def to_markdown(frame: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-_LATEX_SPECIAL = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
-                  "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}"}
+_LATEX_SPECIAL = {
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "\\": r"\textbackslash{}",
+}
 
 
 def latex_escape(text: str) -> str:
@@ -114,12 +128,26 @@ def summary_frame(results: dict[str, Any]) -> pd.DataFrame:
     rows = []
     for name, entry in results.get("tasks", {}).items():
         metric = entry.get("primary_metric")
-        rows.append({"task": name, "metric": metric or "", "value": entry.get("metrics", {}).get(metric) if metric else None,
-                     "docs": entry.get("num_docs"), "errors": entry.get("num_errors")})
+        rows.append(
+            {
+                "task": name,
+                "metric": metric or "",
+                "value": entry.get("metrics", {}).get(metric) if metric else None,
+                "docs": entry.get("num_docs"),
+                "errors": entry.get("num_errors"),
+            }
+        )
     for name, entry in results.get("groups", {}).items():
         metrics = entry.get("metrics", {})
         metric = next((m for m in ("accuracy", *metrics) if m in metrics), "")
-        rows.append({"task": f"{name} (group)", "metric": metric, "value": metrics.get(metric),
-                     "docs": entry.get("num_docs"), "errors": entry.get("num_errors")})
+        rows.append(
+            {
+                "task": f"{name} (group)",
+                "metric": metric,
+                "value": metrics.get(metric),
+                "docs": entry.get("num_docs"),
+                "errors": entry.get("num_errors"),
+            }
+        )
     frame = pd.DataFrame(rows, columns=["task", "metric", "value", "docs", "errors"]).set_index("task")
     return frame.astype(object)

@@ -13,8 +13,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Hashable, Sequence, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -81,7 +82,13 @@ def checkpoint_identity(model_id: str, dtype: str, allow_pickle: bool = False) -
     from vargpt.loading import resolve_checkpoint
 
     folder = resolve_checkpoint(model_id, allow_pickle=allow_pickle)
-    return {"id": model_id, "kind": "vargpt", "weights_hash": weights_hash(folder), "dtype": dtype, "folder": str(folder)}
+    return {
+        "id": model_id,
+        "kind": "vargpt",
+        "weights_hash": weights_hash(folder),
+        "dtype": dtype,
+        "folder": str(folder),
+    }
 
 
 def grouped(requests: Sequence[R], key: Callable[[R], Hashable]) -> list[tuple[Hashable, list[int]]]:
@@ -103,7 +110,7 @@ class VargptAdapter:
         self.name = identity["id"]
 
     @classmethod
-    def load(cls, model_id: str, device: str, dtype: str, allow_pickle: bool = False) -> "VargptAdapter":
+    def load(cls, model_id: str, device: str, dtype: str, allow_pickle: bool = False) -> VargptAdapter:
         """Load a checkpoint (hub id, folder or `tiny`) onto `device` in `dtype`; pickled weights only if allowed."""
         import vargpt
 

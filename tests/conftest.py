@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
@@ -28,7 +28,9 @@ def cli_env() -> dict[str, str]:
     """Environment for a `python -m evals` subprocess: fake plugin importable, offline, one thread."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(FAKE_PLUGIN_DIR), str(REPO_ROOT), env.get("PYTHONPATH", "")])
-    env.update({"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"})
+    env.update(
+        {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    )
     return env
 
 
@@ -37,7 +39,9 @@ def evals_cli(cli_env) -> Callable[..., subprocess.CompletedProcess]:
     """Run `python -m evals ARGS...` to completion; returns the CompletedProcess (text output)."""
 
     def run(*args: str, timeout: float = 240, launcher: tuple[str, ...] = (sys.executable, "-m", "evals")):
-        return subprocess.run([*launcher, *args], env=cli_env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(
+            [*launcher, *args], env=cli_env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout
+        )
 
     return run
 

@@ -23,8 +23,19 @@ def test_demo_command_writes_results_and_a_table(tmp_path, capsys):
     # The README's `python -m evals run --model tiny --data demo`, cut to 2 documents per task and 8
     # new tokens so that it stays a quick test.
     run_dir = tmp_path / "demo"
-    argv = ["run", "--model", "tiny", "--data", "demo", "--limit", "2", "--gen-kwargs", "max_new_tokens=8",
-            "--output", str(run_dir)]
+    argv = [
+        "run",
+        "--model",
+        "tiny",
+        "--data",
+        "demo",
+        "--limit",
+        "2",
+        "--gen-kwargs",
+        "max_new_tokens=8",
+        "--output",
+        str(run_dir),
+    ]
     assert main(argv) == 0
     results = results_of(run_dir)
     assert set(results["tasks"]) == set(discover().names())
@@ -45,8 +56,15 @@ def test_oracle_scores_100_on_every_understanding_demo_task(tmp_path):
     assert main(["run", "--model", "oracle", "--data", "demo", "--tasks", UNDERSTANDING, "--output", str(run_dir)]) == 0
     results = results_of(run_dir)
     scored = {name: entry for name, entry in results["tasks"].items() if entry["primary_metric"]}
-    assert set(scored) == {"gqa", "vqav2_val", "mmbench_en_dev", "pope_random", "pope_popular", "pope_adversarial",
-                           "seed_image"}
+    assert set(scored) == {
+        "gqa",
+        "vqav2_val",
+        "mmbench_en_dev",
+        "pope_random",
+        "pope_popular",
+        "pope_adversarial",
+        "seed_image",
+    }
     for name, entry in results["tasks"].items():
         assert entry["num_errors"] == 0, name
         if entry["primary_metric"]:
@@ -66,8 +84,13 @@ def always_yes_metrics(n, n_yes):
     correct = the gold-yes documents, so accuracy = n_yes / n; TP = n_yes, FP = n - n_yes, FN = 0, so
     precision = n_yes / n and recall = 1; F1 = 2PR / (P + R) = 2P / (P + 1); every answer is yes."""
     precision = n_yes / n
-    return {"accuracy": 100 * n_yes / n, "precision": 100 * precision, "recall": 100.0,
-            "f1": 100 * 2 * precision / (precision + 1), "yes_ratio": 100.0}
+    return {
+        "accuracy": 100 * n_yes / n,
+        "precision": 100 * precision,
+        "recall": 100.0,
+        "f1": 100 * 2 * precision / (precision + 1),
+        "yes_ratio": 100.0,
+    }
 
 
 def test_constant_yes_on_the_pope_demo_gives_the_hand_computed_metrics(tmp_path):

@@ -26,11 +26,18 @@ def one_line_error(capsys, argv) -> str:
     "argv, expected",
     [
         (["run", "--model", "oracle", "--tasks", "gqa_lit"], "unknown task 'gqa_lit'; did you mean 'gqa'?"),
-        (["run", "--model", "oracle", "--tasks", "fake_qa", "--gen-kwargs", "max_new_tokens"], "malformed --gen-kwargs"),
-        (["run", "--model", "oracle", "--tasks", "fake_qa", "--gen-kwargs", "colour=red"],
-         "--gen-kwargs 'colour' is not an option of the selected tasks"),
-        (["run", "--model", "oracle", "--tasks", "fake_qa", "--gen-kwargs", "max_new_tokens=many"],
-         "option max_new_tokens='many' of task 'fake_qa' is not a valid int"),
+        (
+            ["run", "--model", "oracle", "--tasks", "fake_qa", "--gen-kwargs", "max_new_tokens"],
+            "malformed --gen-kwargs",
+        ),
+        (
+            ["run", "--model", "oracle", "--tasks", "fake_qa", "--gen-kwargs", "colour=red"],
+            "--gen-kwargs 'colour' is not an option of the selected tasks",
+        ),
+        (
+            ["run", "--model", "oracle", "--tasks", "fake_qa", "--gen-kwargs", "max_new_tokens=many"],
+            "option max_new_tokens='many' of task 'fake_qa' is not a valid int",
+        ),
         (["run", "--model", "oracle", "--tasks", "fake_qa", "--data", "/no/such/folder"], "is not a folder"),
         (["run", "--model", "oracle", "--tasks", "fake_qa", "--batch-size", "0"], "--batch-size 0 must be at least 1"),
         (["run", "--model", "oracle", "--tasks", "fake_dup"], "document id 'q001' occurs 2 times"),
@@ -48,7 +55,9 @@ def test_a_checkpoint_folder_with_missing_files_is_one_line(tmp_path, fake_tasks
     folder = tmp_path / "ckpt"
     folder.mkdir()
     (folder / "config.json").write_text(json.dumps({"model_type": "vargpt_llava"}))
-    error = one_line_error(capsys, ["run", "--model", str(folder), "--tasks", "fake_qa", "--output", str(tmp_path / "run")])
+    error = one_line_error(
+        capsys, ["run", "--model", str(folder), "--tasks", "fake_qa", "--output", str(tmp_path / "run")]
+    )
     assert str(folder) in error
 
 
@@ -66,7 +75,9 @@ def test_pickled_weights_are_refused_without_the_flag(tmp_path, fake_tasks, caps
     for index in folder.glob("*.safetensors.index.json"):
         index.unlink()
     torch.save(weights, folder / "pytorch_model.bin")
-    error = one_line_error(capsys, ["run", "--model", str(folder), "--tasks", "fake_qa", "--output", str(tmp_path / "run")])
+    error = one_line_error(
+        capsys, ["run", "--model", str(folder), "--tasks", "fake_qa", "--output", str(tmp_path / "run")]
+    )
     assert "pickled" in error
 
 
@@ -77,15 +88,33 @@ def test_unreadable_predictions_name_the_line(tmp_path, fake_tasks, capsys):
     assert f"{predictions}:2: not valid JSON" in error
     predictions.write_text('{"doc_id": "q000", "prediction": "0"}\n["q001", "2"]\n')
     assert f"{predictions}:2: expected an object" in one_line_error(
-        capsys, ["score", "--task", "fake_qa", "--data", "demo", "--predictions", str(predictions)])
+        capsys, ["score", "--task", "fake_qa", "--data", "demo", "--predictions", str(predictions)]
+    )
     missing = tmp_path / "absent.jsonl"
     assert "cannot read predictions file" in one_line_error(
-        capsys, ["score", "--task", "fake_qa", "--data", "demo", "--predictions", str(missing)])
+        capsys, ["score", "--task", "fake_qa", "--data", "demo", "--predictions", str(missing)]
+    )
 
 
 def test_a_reference_npz_of_the_wrong_shape_is_one_line(tmp_path, fake_tasks, capsys):
     reference = tmp_path / "ref.npz"
     np.savez(reference, mu=np.zeros(3), sigma=np.eye(3))
-    error = one_line_error(capsys, ["run", "--model", "oracle", "--data", "demo", "--tasks", "fid", "--limit", "2",
-                                    "--fid-ref", str(reference), "--output", str(tmp_path / "run")])
+    error = one_line_error(
+        capsys,
+        [
+            "run",
+            "--model",
+            "oracle",
+            "--data",
+            "demo",
+            "--tasks",
+            "fid",
+            "--limit",
+            "2",
+            "--fid-ref",
+            str(reference),
+            "--output",
+            str(tmp_path / "run"),
+        ],
+    )
     assert str(reference) in error

@@ -16,8 +16,9 @@ from __future__ import annotations
 import io
 import os
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -65,14 +66,16 @@ class FakeQA(Task):
     the process while scoring that document (worker-crash tests)."""
 
     num_docs: int = 24
-    default_options: dict[str, Any] = field(
-        default_factory=lambda: {"sleep_ms": 0, "max_new_tokens": 8, "exit_on": ""}
-    )
+    default_options: dict[str, Any] = field(default_factory=lambda: {"sleep_ms": 0, "max_new_tokens": 8, "exit_on": ""})
 
     def load_docs(self, source: DataSource) -> Sequence[dict]:
         return [
-            {"qid": f"q{i:03d}", "question": f"what is {i} + {i}?" + " please" * (i % 5), "answer": str(2 * i),
-             "image": png_bytes(10 * i % 256)}
+            {
+                "qid": f"q{i:03d}",
+                "question": f"what is {i} + {i}?" + " please" * (i % 5),
+                "answer": str(2 * i),
+                "image": png_bytes(10 * i % 256),
+            }
             for i in range(self.num_docs)
         ]
 
@@ -82,8 +85,14 @@ class FakeQA(Task):
     def build_request(self, doc: dict, seed: int) -> TextRequest:
         if not doc["question"].strip():
             raise ValueError("empty question")
-        return TextRequest(doc_id=doc["qid"], text=doc["question"], load_images=ImageCell(doc["image"]),
-                           max_new_tokens=int(self.option("max_new_tokens")), seed=seed, target=doc["answer"])
+        return TextRequest(
+            doc_id=doc["qid"],
+            text=doc["question"],
+            load_images=ImageCell(doc["image"]),
+            max_new_tokens=int(self.option("max_new_tokens")),
+            seed=seed,
+            target=doc["answer"],
+        )
 
     def score(self, doc: dict, output: Any) -> dict[str, Any]:
         if doc["qid"] == self.option("exit_on"):
@@ -113,8 +122,9 @@ class FakeChoice(Task):
         return str(doc["index"])
 
     def build_request(self, doc: dict, seed: int) -> ChoiceRequest:
-        return ChoiceRequest(doc_id=str(doc["index"]), text=doc["question"], choices=("A", "B", "C", "D"),
-                             target=doc["gold"])
+        return ChoiceRequest(
+            doc_id=str(doc["index"]), text=doc["question"], choices=("A", "B", "C", "D"), target=doc["gold"]
+        )
 
     def score(self, doc: dict, output: Any) -> dict[str, Any]:
         return {"correct": float(int(np.argmax(output)) == doc["gold"])}
@@ -141,13 +151,19 @@ class FakeImage(Task):
 
     def score_batch(self, docs: Sequence[dict], outputs: Sequence[Any]) -> list[dict[str, Any]]:
         time.sleep(self.option("sleep_ms") * len(docs) / 1000)
-        return [{"mean": float(image.mean()), "colour": image.mean(axis=(0, 1)).astype(np.float64)} for image in outputs]
+        return [
+            {"mean": float(image.mean()), "colour": image.mean(axis=(0, 1)).astype(np.float64)} for image in outputs
+        ]
 
     def aggregate(self, records: Sequence[Record]) -> dict[str, float]:
         ok = [r for r in records if r.ok]
         colour_sum = float(sum(r.arrays["colour"].sum() for r in ok))
-        return {"mean_pixel": float(np.mean([r.scores["mean"] for r in ok])) if ok else 0.0,
-                "colour_sum": colour_sum, "num_images": len(ok), NUM_ERRORS: len(records) - len(ok)}
+        return {
+            "mean_pixel": float(np.mean([r.scores["mean"] for r in ok])) if ok else 0.0,
+            "colour_sum": colour_sum,
+            "num_images": len(ok),
+            NUM_ERRORS: len(records) - len(ok),
+        }
 
 
 @dataclass(frozen=True)
@@ -177,8 +193,14 @@ class FakeDuplicate(FakeQA):
 
 
 SPEC = DatasetSpec(hub_id="fake/none", split="test")
-FAKE_QA = FakeQA(name="fake_qa", kind="text", dataset=SPEC, aliases=("fakeqa",), primary_metric=ACCURACY,
-                 higher_is_better={ACCURACY: True})
+FAKE_QA = FakeQA(
+    name="fake_qa",
+    kind="text",
+    dataset=SPEC,
+    aliases=("fakeqa",),
+    primary_metric=ACCURACY,
+    higher_is_better={ACCURACY: True},
+)
 TASKS = [
     FAKE_QA,
     FakeChoice(name="fake_choice", kind="choice", dataset=SPEC, primary_metric=ACCURACY),

@@ -10,8 +10,6 @@ import random
 import signal
 import time
 
-import pytest
-
 from evals.config import GenerationConfig, RunConfig
 from evals.launch import execute_run
 from evals.lock import LOCK_NAME
@@ -61,7 +59,9 @@ def metrics(run_dir):
 
 
 def test_sigkill_at_random_points_then_resume_loses_and_duplicates_nothing(tmp_path, fake_tasks, reliability_log):
-    reference_dir = execute_run(config_for(tmp_path / "reference"), registry_from_tasks(fake_tasks.TASKS), OracleAdapter())
+    reference_dir = execute_run(
+        config_for(tmp_path / "reference"), registry_from_tasks(fake_tasks.TASKS), OracleAdapter()
+    )
     reference_records, _ = snapshot(reference_dir)
     fork = multiprocessing.get_context("fork")
     lost = duplicated = killed_mid_run = 0
@@ -77,7 +77,9 @@ def test_sigkill_at_random_points_then_resume_loses_and_duplicates_nothing(tmp_p
         child.join()
         killed_mid_run += lines_written(run_dir) < NUM_DOCS
         assert (run_dir / LOCK_NAME).exists()  # the dead run's lock is left behind ...
-        execute_run(config_for(run_dir), registry_from_tasks(fake_tasks.TASKS), OracleAdapter())  # ... and does not block
+        execute_run(
+            config_for(run_dir), registry_from_tasks(fake_tasks.TASKS), OracleAdapter()
+        )  # ... and does not block
         records, lines = snapshot(run_dir)
         lost += len(set(reference_records) - set(records))
         duplicated += sum(n - 1 for n in lines.values())
@@ -102,8 +104,12 @@ def test_sigkill_during_fid_then_resume_keeps_every_feature_once(tmp_path, cli_e
     argv = ["run", "--model", "oracle", "--data", "demo", "--tasks", "fid", "--batch-size", "1"]
     assert main([*argv, "--output", str(tmp_path / "reference")]) == 0
     run_dir = tmp_path / "killed"
-    child = subprocess.Popen([sys.executable, "-m", "evals", *argv, "--output", str(run_dir)], env=cli_env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "evals", *argv, "--output", str(run_dir)],
+        env=cli_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     task_dir = records_dir(run_dir, "fid")
     deadline = time.time() + 180
     while time.time() < deadline and child.poll() is None:

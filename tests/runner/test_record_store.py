@@ -65,7 +65,13 @@ def test_each_worker_writes_its_own_file_and_npz_numbers_continue_after_resume(t
         RecordWriter(tmp_path, "t", rank).append([Record(task="t", doc_id=f"d{rank}", arrays={"x": np.ones(2)})])
     RecordWriter(tmp_path, "t", 0).append([Record(task="t", doc_id="d2", arrays={"x": np.zeros(2)})])
     names = sorted(p.name for p in records_dir(tmp_path, "t").iterdir())
-    assert names == ["worker-0-000000.npz", "worker-0-000001.npz", "worker-0.jsonl", "worker-1-000000.npz", "worker-1.jsonl"]
+    assert names == [
+        "worker-0-000000.npz",
+        "worker-0-000001.npz",
+        "worker-0.jsonl",
+        "worker-1-000000.npz",
+        "worker-1.jsonl",
+    ]
     arrays = {r.doc_id: r.arrays["x"].tolist() for r in read_records(records_dir(tmp_path, "t"), load_arrays=True)}
     assert arrays == {"d0": [1.0, 1.0], "d2": [0.0, 0.0], "d1": [1.0, 1.0]}
 

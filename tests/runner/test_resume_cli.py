@@ -25,11 +25,17 @@ def metrics(run_dir):
     return json.loads((run_dir / "results.json").read_text())["tasks"]["fake_qa"]["metrics"]
 
 
-def test_killed_run_resumes_to_the_uninterrupted_results_and_a_live_run_locks_its_folder(tmp_path, fake_tasks, cli_env, capsys):
+def test_killed_run_resumes_to_the_uninterrupted_results_and_a_live_run_locks_its_folder(
+    tmp_path, fake_tasks, cli_env, capsys
+):
     reference, resumed = tmp_path / "reference", tmp_path / "resumed"
     assert main([*RUN, "--output", str(reference)]) == 0
-    child = subprocess.Popen([sys.executable, "-m", "evals", *RUN, "--output", str(resumed)], env=cli_env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "evals", *RUN, "--output", str(resumed)],
+        env=cli_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.time() + 120
         while count_lines(records_dir(resumed, "fake_qa")) < 6 and time.time() < deadline and child.poll() is None:
@@ -59,10 +65,29 @@ def test_a_folder_made_with_other_settings_is_refused_unless_overwritten(tmp_pat
     assert error.count("\n") == 1 and "was made with other settings: seed differs" in error
     assert main(["run", "--model", "constant:8", "--tasks", "fake_qa", "--limit", "4", "--output", out]) == 2
     assert "model differs" in capsys.readouterr().err
-    assert main(["run", "--model", "oracle", "--tasks", "fake_qa", "--gen-kwargs", "max_new_tokens=4", "--limit", "4",
-                 "--output", out]) == 2
+    assert (
+        main(
+            [
+                "run",
+                "--model",
+                "oracle",
+                "--tasks",
+                "fake_qa",
+                "--gen-kwargs",
+                "max_new_tokens=4",
+                "--limit",
+                "4",
+                "--output",
+                out,
+            ]
+        )
+        == 2
+    )
     assert "generation differs" in capsys.readouterr().err
-    assert main(["run", "--model", "constant:4", "--tasks", "fake_qa", "--limit", "4", "--output", out, "--overwrite"]) == 0
+    assert (
+        main(["run", "--model", "constant:4", "--tasks", "fake_qa", "--limit", "4", "--output", out, "--overwrite"])
+        == 0
+    )
     # The first four golds are 0, 2, 4, 6 (i + i): constant "4" is right once, 100 * 1 / 4 = 25.
     assert metrics(tmp_path / "run")["accuracy"] == 25.0
 

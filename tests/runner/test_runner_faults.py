@@ -53,8 +53,10 @@ class GarbageAdapter(OracleAdapter):
 
     def generate_images(self, requests):
         shapes = [(256, 256), (256, 256, 4), (3, 256, 256)]
-        return [np.zeros(shapes[i % 3], dtype=np.uint8) if i % 4 != 3 else np.zeros((8, 8, 3), np.float32)
-                for i, _ in enumerate(requests)]
+        return [
+            np.zeros(shapes[i % 3], dtype=np.uint8) if i % 4 != 3 else np.zeros((8, 8, 3), np.float32)
+            for i, _ in enumerate(requests)
+        ]
 
 
 def run(tmp_path, tasks, names, adapter, batch_size=8, **kwargs):
@@ -120,7 +122,10 @@ def test_malformed_model_output_is_scored_wrong_or_recorded_never_a_crash(tmp_pa
     assert all("expected text, got NoneType" in r.error for r in qa.values() if not r.ok)
     assert results["tasks"]["fake_qa"]["metrics"]["accuracy"] == 0.0
     choice = records_of(tmp_path, "fake_choice")
-    assert {r.error for r in choice.values()} == {"bad model output: NaN choice scores", "bad model output: 1 scores for 4 choices"}
+    assert {r.error for r in choice.values()} == {
+        "bad model output: NaN choice scores",
+        "bad model output: 1 scores for 4 choices",
+    }
     image = records_of(tmp_path, "fake_image")
     assert all(r.error.startswith("bad model output: expected a uint8 (H, W, 3) image") for r in image.values())
     assert results["tasks"]["fake_image"]["num_errors"] == 12

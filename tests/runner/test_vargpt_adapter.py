@@ -42,8 +42,11 @@ def test_images_are_grouped_by_sampler_settings_and_returned_as_hwc_uint8(monkey
         return images_B3HW, [{} for _ in prompts]
 
     monkeypatch.setattr(vargpt.image_generation, "generate_images", fake_generate_images)
-    requests = [ImageRequest(doc_id="x", prompt="x", seed=5, cfg=1.5), ImageRequest(doc_id="y", prompt="y", seed=6),
-                ImageRequest(doc_id="z", prompt="z", seed=9, cfg=1.5)]
+    requests = [
+        ImageRequest(doc_id="x", prompt="x", seed=5, cfg=1.5),
+        ImageRequest(doc_id="y", prompt="y", seed=6),
+        ImageRequest(doc_id="z", prompt="z", seed=9, cfg=1.5),
+    ]
     images = adapter().generate_images(requests)
     assert calls == [(("x", "z"), 1.5), (("y",), 0.0)]
     assert [image.shape for image in images] == [(4, 4, 3)] * 3 and images[0].dtype == np.uint8

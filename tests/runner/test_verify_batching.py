@@ -19,8 +19,9 @@ class BatchSensitiveAdapter(OracleAdapter):
 
 
 def verify(tmp_path, fake_tasks, adapter, name):
-    config = RunConfig(tasks=("fake_qa", "fake_image"), model="oracle", output=tmp_path / name, batch_size=4,
-                       verify_batching=6)
+    config = RunConfig(
+        tasks=("fake_qa", "fake_image"), model="oracle", output=tmp_path / name, batch_size=4, verify_batching=6
+    )
     run_dir = execute_run(config, registry_from_tasks(fake_tasks.TASKS), adapter)
     return json.loads((run_dir / "results.json").read_text())["verify_batching"]
 

@@ -18,8 +18,14 @@ def record_map(run_dir: Path) -> dict:
     found = {}
     for task_dir in sorted((run_dir / "records").iterdir()):
         for r in read_records(task_dir, load_arrays=True):
-            found[(r.task, r.doc_id)] = (r.prompt, r.output, r.target, r.scores, r.error,
-                                          {k: v.tolist() for k, v in r.arrays.items()})
+            found[(r.task, r.doc_id)] = (
+                r.prompt,
+                r.output,
+                r.target,
+                r.scores,
+                r.error,
+                {k: v.tolist() for k, v in r.arrays.items()},
+            )
     return found
 
 
@@ -55,12 +61,29 @@ def test_torchrun_two_processes_match_a_plain_run(tmp_path, fake_tasks, evals_cl
 
 def test_a_crashed_spawned_worker_is_one_line_exit_1_and_keeps_the_others_records(tmp_path, fake_tasks, capsys):
     out = tmp_path / "crash"
-    argv = ["run", "--model", "oracle", "--tasks", "fake_qa", "--batch-size", "1", "--num-workers", "2",
-            "--gen-kwargs", "exit_on=q013", "--output", str(out)]
+    argv = [
+        "run",
+        "--model",
+        "oracle",
+        "--tasks",
+        "fake_qa",
+        "--batch-size",
+        "1",
+        "--num-workers",
+        "2",
+        "--gen-kwargs",
+        "exit_on=q013",
+        "--output",
+        str(out),
+    ]
     capsys.readouterr()
     assert main(argv) == 1
     error = capsys.readouterr().err.rstrip("\n").split("\n")[-1]
     # q013 is the 14th document: worker 1's share (odd positions) in a strided split.
-    assert error.startswith("error: worker 1 died (process 1 terminated") and "exit code 3" in error and "rerun the same command" in error
+    assert (
+        error.startswith("error: worker 1 died (process 1 terminated")
+        and "exit code 3" in error
+        and "rerun the same command" in error
+    )
     assert not list(out.glob("results.json"))
     assert 0 < sum(1 for _ in read_records(records_dir(out, "fake_qa"))) < 24
