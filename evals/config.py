@@ -104,10 +104,11 @@ def fingerprint(
     seed: int,
     data: str,
 ) -> dict[str, Any]:
-    """What must match for records to be mixed in one folder: model weights, task protocols, settings, seed."""
+    """What must match for records to be mixed in one folder: model weights, dtype, seed, data kind, and
+    each task's records protocol (`Task.records_protocol()`, which holds the task options given)."""
     values = {
         "model": {"id": model.get("id"), "weights_hash": model.get("weights_hash")},
-        "generation": {"dtype": generation.dtype, "options": dict(generation.options())},
+        "generation": {"dtype": generation.dtype},
         "seed": seed,
         "data": data_kind(data),
         "tasks": {name: dict(protocols[name]) for name in sorted(protocols)},

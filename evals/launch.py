@@ -100,7 +100,9 @@ def prepare(
         identity = (
             adapter.describe() if adapter is not None else model_identity(config.model, dtype, config.allow_pickle)
         )
-        print_ = fingerprint(identity, {t.name: t.protocol() for t in tasks}, generation, config.seed, config.data)
+        print_ = fingerprint(
+            identity, {t.name: t.records_protocol() for t in tasks}, generation, config.seed, config.data
+        )
         open_run_folder(run_dir, print_, config)
         plans = tuple(plan_task(t, t.load_docs(source), config.limit, run_dir) for t in tasks)
     except BaseException:

@@ -85,13 +85,19 @@ class Task:
         return self.options.get(key, self.default_options[key])
 
     def protocol(self) -> dict[str, Any]:
-        """Everything that decides the numbers: recorded in results.json and in the run fingerprint."""
+        """Everything that decides the numbers: recorded in results.json."""
         return {
             "task": self.name,
             "version": self.version,
             "dataset": dataclasses.asdict(self.dataset),
             "options": {k: self.option(k) for k in sorted(self.default_options)},
         }
+
+    def records_protocol(self) -> dict[str, Any]:
+        """The part of protocol() that decides per-document records: the run fingerprint, which a resumed
+        run must match. Override to leave out options used only by aggregate() (e.g. an FID reference),
+        so that changing them re-aggregates the kept records instead of refusing the folder."""
+        return self.protocol()
 
     # -- documents -----------------------------------------------------------------------------
     def load_docs(self, source: DataSource) -> Sequence[dict]:

@@ -135,10 +135,16 @@ class FakeChoice(Task):
 
 @dataclass(frozen=True)
 class FakeImage(Task):
-    """Image generation; scores the mean pixel, keeps the mean colour as an array; sleep_ms slows scoring."""
+    """Image generation; scores the mean pixel, keeps the mean colour as an array; sleep_ms slows scoring;
+    scale multiplies colour_sum at aggregation only, so it is left out of the records protocol."""
 
     num_docs: int = 12
-    default_options: dict[str, Any] = field(default_factory=lambda: {"sleep_ms": 0})
+    default_options: dict[str, Any] = field(default_factory=lambda: {"sleep_ms": 0, "scale": 1.0})
+
+    def records_protocol(self) -> dict[str, Any]:
+        protocol = self.protocol()
+        protocol["options"] = {k: v for k, v in protocol["options"].items() if k != "scale"}
+        return protocol
 
     def load_docs(self, source: DataSource) -> Sequence[dict]:
         return [{"sample": f"s{i:02d}", "prompt": f"a picture of {i}"} for i in range(self.num_docs)]
@@ -157,7 +163,7 @@ class FakeImage(Task):
 
     def aggregate(self, records: Sequence[Record]) -> dict[str, float]:
         ok = [r for r in records if r.ok]
-        colour_sum = float(sum(r.arrays["colour"].sum() for r in ok))
+        colour_sum = self.option("scale") * float(sum(r.arrays["colour"].sum() for r in ok))
         return {
             "mean_pixel": float(np.mean([r.scores["mean"] for r in ok])) if ok else 0.0,
             "colour_sum": colour_sum,

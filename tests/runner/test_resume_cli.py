@@ -21,8 +21,8 @@ def count_lines(task_dir):
     return sum(path.read_bytes().count(b"\n") for path in record_files(task_dir))
 
 
-def metrics(run_dir):
-    return json.loads((run_dir / "results.json").read_text())["tasks"]["fake_qa"]["metrics"]
+def metrics(run_dir, task="fake_qa"):
+    return json.loads((run_dir / "results.json").read_text())["tasks"][task]["metrics"]
 
 
 def test_killed_run_resumes_to_the_uninterrupted_results_and_a_live_run_locks_its_folder(
@@ -83,6 +83,11 @@ def test_a_folder_made_with_other_settings_is_refused_unless_overwritten(tmp_pat
         )
         == 2
     )
+    assert "the protocol of task 'fake_qa' differs" in capsys.readouterr().err
+    assert (
+        main(["run", "--model", "oracle", "--tasks", "fake_qa", "--dtype", "bfloat16", "--limit", "4", "--output", out])
+        == 2
+    )
     assert "generation differs" in capsys.readouterr().err
     assert (
         main(["run", "--model", "constant:4", "--tasks", "fake_qa", "--limit", "4", "--output", out, "--overwrite"])
@@ -99,3 +104,15 @@ def test_a_resumed_run_may_add_tasks_and_documents(tmp_path, fake_tasks):
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert {t: e["num_docs"] for t, e in results["tasks"].items()} == {"fake_qa": 8, "fake_choice": 8}
     assert count_lines(records_dir(tmp_path / "run", "fake_qa")) == 8
+
+
+def test_an_option_used_only_by_aggregation_changes_the_results_not_the_records(tmp_path, fake_tasks):
+    out = str(tmp_path / "run")
+    assert main(["run", "--model", "oracle", "--tasks", "fake_image", "--output", out]) == 0
+    before = metrics(tmp_path / "run", "fake_image")
+    lines = count_lines(records_dir(tmp_path / "run", "fake_image"))
+    # `scale` is outside fake_image's records protocol: the folder resumes and only re-aggregates.
+    assert main(["run", "--model", "oracle", "--tasks", "fake_image", "--gen-kwargs", "scale=2", "--output", out]) == 0
+    after = metrics(tmp_path / "run", "fake_image")
+    assert after["colour_sum"] == 2 * before["colour_sum"] and after["mean_pixel"] == before["mean_pixel"]
+    assert count_lines(records_dir(tmp_path / "run", "fake_image")) == lines
