@@ -39,6 +39,7 @@ CONFIGS = {
     "mmbench": (("mmbench_en_dev",), 6, FAST_TEXT),
     "seed": (("seed_image",), 6, FAST_TEXT),
     "gqa+fid": (("gqa", "fid"), 4, ()),
+    "gqa-16": (("gqa",), 16, ()),  # two workers, eight documents each
 }
 # Ten trials across the configurations; trial i draws its kill point from random.Random(i). An eleventh
 # trial, below, kills one of two spawned workers of a real `python -m evals run`.
@@ -137,8 +138,8 @@ def spawned_workers(pid: int) -> list[int]:
 def test_one_killed_worker_of_two_fails_the_run_in_one_line_and_one_worker_resumes_it(
     tmp_path, tiny_adapter, inception_file, references, tally
 ):
-    config = run_config("gqa", tmp_path / "run", inception_file)
-    tasks, limit, _ = CONFIGS["gqa"]
+    config = run_config("gqa-16", tmp_path / "run", inception_file)
+    tasks, limit, _ = CONFIGS["gqa-16"]
     command = [sys.executable, "-m", "evals", "run", "--model", "tiny", "--data", "demo", "--tasks", ",".join(tasks),
                "--limit", str(limit), "--batch-size", "2", "--inception-weights", str(inception_file),
                "--num-workers", "2", "--devices", "cpu,cpu", "--output", str(config.output)]
@@ -157,9 +158,9 @@ def test_one_killed_worker_of_two_fails_the_run_in_one_line_and_one_worker_resum
     # Python's "leaked semaphore" warning may surround it (noise from the multiprocessing libraries).
     errors = [line for line in message_lines(stderr) if line.startswith("error: ")]
     assert "Traceback" not in stderr and len(errors) == 1 and "rerun the same command to resume" in errors[0], stderr
-    assert len(victims) == 2 and lines_on_disk(config.output, tasks) < limit  # the run was cut short
+    written = lines_on_disk(config.output, tasks)
+    assert len(victims) == 2 and written < limit, (victims, written)  # the run was cut short
     execute_run(config, adapter=tiny_adapter)  # a resume on one worker finishes what two began
-    ids = expected_ids("gqa")["gqa"]
-    assert tally.check_task(config.output, "gqa", ids) == (0, 0)
-    assert record_snapshot(config.output, "gqa") == record_snapshot(references["gqa"], "gqa")
-    assert metrics_of(config.output) == metrics_of(references["gqa"])
+    assert tally.check_task(config.output, "gqa", expected_ids("gqa-16")["gqa"]) == (0, 0)
+    assert record_snapshot(config.output, "gqa") == record_snapshot(references["gqa-16"], "gqa")
+    assert metrics_of(config.output) == metrics_of(references["gqa-16"])
