@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -135,7 +136,7 @@ class MeasuredRun:
 def parse_published_value(text: str, where: str) -> PublishedValue:
     """'12.30' -> PublishedValue(text='12.30', value=12.3, decimals=2); rejects non-numbers."""
     if not isinstance(text, str):
-        raise PaperDataError(f"{where}: published values are strings as printed (e.g. \"12.30\"), got {text!r}")
+        raise PaperDataError(f'{where}: published values are strings as printed (e.g. "12.30"), got {text!r}')
     try:
         value = float(text)
     except ValueError:
@@ -150,9 +151,7 @@ def paper_table_from_dict(data: dict[str, Any], where: str) -> PaperTable:
         raise PaperDataError(f"{where}: schema is {data.get('schema')!r}, expected {PAPER_SCHEMA!r}")
     try:
         sources = {key: PaperSource(key=key, **fields) for key, fields in data["sources"].items()}
-        columns = tuple(
-            PaperColumn(**{**col, "caveats": tuple(col.get("caveats", ()))}) for col in data["columns"]
-        )
+        columns = tuple(PaperColumn(**{**col, "caveats": tuple(col.get("caveats", ()))}) for col in data["columns"])
         keys = [c.key for c in columns]
         if len(set(keys)) != len(keys):
             raise PaperDataError(f"{where}: duplicate column keys in {keys}")
@@ -170,11 +169,23 @@ def paper_table_from_dict(data: dict[str, Any], where: str) -> PaperTable:
                 key: parse_published_value(text, f"{where}: row {row['model']!r} column {key!r}")
                 for key, text in row["values"].items()
             }
-            rows.append(PaperRow(model=row["model"], description=row.get("description", ""),
-                                 values=values, caveats=tuple(row.get("caveats", ()))))
-        table = PaperTable(name=data["table"], title=data["title"], reference_row=data["reference_row"],
-                           sources=sources, columns=columns, rows=tuple(rows),
-                           notes=tuple(data.get("notes", ())))
+            rows.append(
+                PaperRow(
+                    model=row["model"],
+                    description=row.get("description", ""),
+                    values=values,
+                    caveats=tuple(row.get("caveats", ())),
+                )
+            )
+        table = PaperTable(
+            name=data["table"],
+            title=data["title"],
+            reference_row=data["reference_row"],
+            sources=sources,
+            columns=columns,
+            rows=tuple(rows),
+            notes=tuple(data.get("notes", ())),
+        )
     except (KeyError, TypeError) as exc:
         raise PaperDataError(f"{where}: malformed paper data ({type(exc).__name__}: {exc})") from None
     table.row(table.reference_row)  # the reference row must exist
@@ -186,7 +197,9 @@ def load_paper_table(path: Path) -> PaperTable:
     try:
         data = json.loads(Path(path).read_text())
     except FileNotFoundError:
-        raise PaperDataError(f"paper data file {path} not found; pass --paper-dir with the results/paper folder") from None
+        raise PaperDataError(
+            f"paper data file {path} not found; pass --paper-dir with the results/paper folder"
+        ) from None
     except json.JSONDecodeError as exc:
         raise PaperDataError(f"paper data file {path} is not valid JSON: {exc}") from None
     return paper_table_from_dict(data, str(path))
@@ -209,13 +222,21 @@ def load_measured_run(run_dir: Path) -> MeasuredRun:
     run = results.get("run", {})
     demo = bool(run.get("demo", False))
     metrics = {task: dict(entry.get("metrics", {})) for task, entry in results.get("tasks", {}).items()}
-    return MeasuredRun(label=run_label(run, Path(run_dir)), run_dir=Path(run_dir), demo=demo, metrics=metrics)
+    return MeasuredRun(
+        label=run_label(run, Path(run_dir)),
+        run_dir=Path(run_dir),
+        demo=demo,
+        metrics=metrics,
+    )
 
 
 def run_label(run: dict[str, Any], run_dir: Path) -> str:
     """'<model> (<run folder name>[, demo])': the model as describe() names it, else the folder."""
     model = run.get("model") or {}
-    name = next((str(model[k]) for k in ("name", "model_id", "id", "path") if model.get(k)), None)
+    name = next(
+        (str(model[k]) for k in ("name", "model_id", "id", "path") if model.get(k)),
+        None,
+    )
     suffix = f"{run_dir.name}, demo" if run.get("demo") else run_dir.name
     return f"{name} ({suffix})" if name else f"{suffix}"
 
@@ -289,20 +310,28 @@ def table_footnotes(table: PaperTable, runs: Sequence[MeasuredRun], versus: str 
     for col in table.columns:
         measured_by = f"{col.task}/{col.metric}" if col.task else "not measured by this harness"
         caveats = (" Caveats: " + " ".join(col.caveats)) if col.caveats else ""
-        lines.append(f"{col.label} [{table.sources[col.source].cite()}; {col.unit}]: {col.split}. "
-                     f"Measured as {measured_by}.{caveats}")
+        lines.append(
+            f"{col.label} [{table.sources[col.source].cite()}; {col.unit}]: {col.split}. "
+            f"Measured as {measured_by}.{caveats}"
+        )
     for row in table.rows:
         for caveat in row.caveats:
             lines.append(f"{row.model}: {caveat}")
     lines.append(f"Difference rows: measured minus the published {versus or table.reference_row!r} row.")
     if any(run.demo for run in runs):
-        lines.append("Demo runs use the bundled demo slices (and usually the tiny random-weights model): "
-                     "their numbers only exercise the pipeline and are not comparable with the paper.")
+        lines.append(
+            "Demo runs use the bundled demo slices (and usually the tiny random-weights model): "
+            "their numbers only exercise the pipeline and are not comparable with the paper."
+        )
     return lines
 
 
-def render_table(table: PaperTable, runs: Sequence[MeasuredRun], fmt: TableFormat = "md",
-                 versus: str | None = None) -> str:
+def render_table(
+    table: PaperTable,
+    runs: Sequence[MeasuredRun],
+    fmt: TableFormat = "md",
+    versus: str | None = None,
+) -> str:
     """One paper table with the runs beside it, rendered as md, csv, latex or html."""
     text = format_frame(comparison_frame(table, runs, versus), table)
     notes = table_footnotes(table, runs, versus)
@@ -315,13 +344,22 @@ def render_table(table: PaperTable, runs: Sequence[MeasuredRun], fmt: TableForma
         body = flat.to_latex(index=False, escape=True, column_format="ll" + "r" * (len(flat.columns) - 2))
         return "\n".join([f"% {table.title}"] + [f"% {n}" for n in notes] + [body])
     if fmt == "html":
-        return f"<h3>{_html_escape(table.title)}</h3>\n" + text.reset_index().to_html(index=False, border=0) + "\n<ul>\n" + "".join(
-            f"<li>{_html_escape(n)}</li>\n" for n in notes) + "</ul>\n"
+        return (
+            f"<h3>{_html_escape(table.title)}</h3>\n"
+            + text.reset_index().to_html(index=False, border=0)
+            + "\n<ul>\n"
+            + "".join(f"<li>{_html_escape(n)}</li>\n" for n in notes)
+            + "</ul>\n"
+        )
     raise PaperDataError(f"unknown table format {fmt!r}; choose one of {', '.join(TABLE_FORMATS)}")
 
 
-def render_paper_tables(tables: Sequence[PaperTable], runs: Sequence[MeasuredRun], fmt: TableFormat = "md",
-                        versus: str | None = None) -> str:
+def render_paper_tables(
+    tables: Sequence[PaperTable],
+    runs: Sequence[MeasuredRun],
+    fmt: TableFormat = "md",
+    versus: str | None = None,
+) -> str:
     """Every paper table rendered one after the other (``versus`` applies where the table has that row)."""
     parts = []
     for table in tables:
@@ -336,7 +374,10 @@ def render_paper_tables(tables: Sequence[PaperTable], runs: Sequence[MeasuredRun
 def frame_to_markdown(frame: pd.DataFrame) -> str:
     """A GitHub-flavoured Markdown table of a string frame (index first), without extra dependencies."""
     header = [str(frame.index.name or "")] + [str(c) for c in frame.columns]
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---" for _ in header) + "|",
+    ]
     for label, row in frame.iterrows():
         cells = [str(label)] + [str(v) for v in row.tolist()]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")

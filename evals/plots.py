@@ -11,8 +11,8 @@ is touched). Files go to ``RUN_DIR/plots/``:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -63,12 +63,20 @@ def plot_measured_vs_published(table: PaperTable, run: MeasuredRun, out_dir: Pat
 def category_values(metrics: Mapping[str, float], key: str) -> dict[str, float]:
     """The breakdown metrics named ``<key>:<label>``, keyed by label, in reported order."""
     prefix = f"{key}:"
-    return {name[len(prefix):]: float(value) for name, value in metrics.items()
-            if name.startswith(prefix) and isinstance(value, (int, float)) and not isinstance(value, bool)}
+    return {
+        name[len(prefix) :]: float(value)
+        for name, value in metrics.items()
+        if name.startswith(prefix) and isinstance(value, (int, float)) and not isinstance(value, bool)
+    }
 
 
-def plot_categories(name: str, values: Mapping[str, float], title: str, out_dir: Path,
-                    overall: float | None = None) -> Path | None:
+def plot_categories(
+    name: str,
+    values: Mapping[str, float],
+    title: str,
+    out_dir: Path,
+    overall: float | None = None,
+) -> Path | None:
     """Horizontal bars of per-category accuracy (percent); None when there are no categories."""
     if not values:
         return None
@@ -83,14 +91,23 @@ def plot_categories(name: str, values: Mapping[str, float], title: str, out_dir:
     ax.set_xlim(0, 105)
     ax.set_xlabel("accuracy (%)", fontsize=8)
     if overall is not None:
-        ax.axvline(overall, color="black", linestyle="--", linewidth=0.8, label=f"overall {overall:.1f}")
+        ax.axvline(
+            overall,
+            color="black",
+            linestyle="--",
+            linewidth=0.8,
+            label=f"overall {overall:.1f}",
+        )
         ax.legend(fontsize=7, loc="lower right")
     ax.set_title(title, fontsize=9)
     return _save(fig, out_dir / f"{name}.png")
 
 
-def write_run_plots(tables: Sequence[PaperTable], run: MeasuredRun,
-                    breakdowns: Sequence[tuple[str, str, str]] = CATEGORY_BREAKDOWNS) -> list[Path]:
+def write_run_plots(
+    tables: Sequence[PaperTable],
+    run: MeasuredRun,
+    breakdowns: Sequence[tuple[str, str, str]] = CATEGORY_BREAKDOWNS,
+) -> list[Path]:
     """Every plot of one run into RUN_DIR/plots/; returns the files written."""
     out_dir = run.run_dir / PLOTS_DIR
     written = [p for t in tables if (p := plot_measured_vs_published(t, run, out_dir)) is not None]
@@ -99,7 +116,13 @@ def write_run_plots(tables: Sequence[PaperTable], run: MeasuredRun,
         if not metrics:
             continue
         title = f"{task}: accuracy by {key} ({run.label})"
-        path = plot_categories(f"{task}_{key}", category_values(metrics, key), title, out_dir, metrics.get(overall))
+        path = plot_categories(
+            f"{task}_{key}",
+            category_values(metrics, key),
+            title,
+            out_dir,
+            metrics.get(overall),
+        )
         if path is not None:
             written.append(path)
     return written
@@ -109,4 +132,3 @@ def _save(fig: Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     return path
-

@@ -48,10 +48,11 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Literal, Mapping, Sequence
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -185,15 +186,23 @@ def parse_tolerance_overrides(items: Sequence[str]) -> dict[str, str]:
         key, sep, value = item.partition("=")
         key, value = key.strip(), value.strip()
         if not sep or not key or not value:
-            raise BaselineError(f"--tolerance {item!r}: expected METRIC=VALUE or TASK/METRIC=VALUE (VALUE like 0.5 or 2%)")
+            raise BaselineError(
+                f"--tolerance {item!r}: expected METRIC=VALUE or TASK/METRIC=VALUE (VALUE like 0.5 or 2%)"
+            )
         _override_to_allowed(value, 1.0, item)
         overrides[key] = value
     return overrides
 
 
-def metric_tolerance(task: str, metric: str, baseline: float, num_docs: int,
-                     overrides: Mapping[str, str] | None = None, sigmas: float = DEFAULT_SIGMAS,
-                     task_metrics: Mapping[str, float] | None = None) -> Tolerance:
+def metric_tolerance(
+    task: str,
+    metric: str,
+    baseline: float,
+    num_docs: int,
+    overrides: Mapping[str, str] | None = None,
+    sigmas: float = DEFAULT_SIGMAS,
+    task_metrics: Mapping[str, float] | None = None,
+) -> Tolerance:
     """The tolerance of one metric by the rules of the module docstring.
 
     ``task_metrics`` are the task's other baseline metrics (for COMPANION_TOLERANCES).
@@ -205,7 +214,11 @@ def metric_tolerance(task: str, metric: str, baseline: float, num_docs: int,
             return Tolerance(allowed, "override", f"--tolerance {key}={overrides[key]}")
     if metric in COMPANION_TOLERANCES and (task_metrics or {}).get(COMPANION_TOLERANCES[metric][0]) is not None:
         companion, rel = COMPANION_TOLERANCES[metric]
-        return Tolerance(rel * abs(task_metrics[companion]), "relative", f"{rel:.0%} of baseline {companion}")
+        return Tolerance(
+            rel * abs(task_metrics[companion]),
+            "relative",
+            f"{rel:.0%} of baseline {companion}",
+        )
     if metric in RELATIVE_TOLERANCES:
         rel = RELATIVE_TOLERANCES[metric]
         return Tolerance(rel * abs(baseline), "relative", f"{rel:.0%} of baseline")
@@ -216,8 +229,11 @@ def metric_tolerance(task: str, metric: str, baseline: float, num_docs: int,
         se = binomial_standard_error(baseline, num_docs, scale=1.0)
         return Tolerance(sigmas * se, "binomial", f"{sigmas:g} x SE {se:.3g} (n={num_docs})")
     if not 0.0 <= baseline <= 100.0:
-        return Tolerance(FALLBACK_RELATIVE * abs(baseline), "relative",
-                         f"{FALLBACK_RELATIVE:.0%} of baseline (not a percentage)")
+        return Tolerance(
+            FALLBACK_RELATIVE * abs(baseline),
+            "relative",
+            f"{FALLBACK_RELATIVE:.0%} of baseline (not a percentage)",
+        )
     se = binomial_standard_error(baseline, num_docs)
     return Tolerance(sigmas * se, "binomial", f"{sigmas:g} x SE {se:.3g} (n={num_docs})")
 
@@ -247,8 +263,11 @@ def read_results(run_dir: Path) -> dict[str, Any]:
         raise BaselineError(f"{path} is not valid JSON: {exc}") from None
 
 
-def results_to_baseline(results: Mapping[str, Any], source: str,
-                        sample_sizes: Mapping[str, Mapping[str, int]] | None = None) -> dict[str, Any]:
+def results_to_baseline(
+    results: Mapping[str, Any],
+    source: str,
+    sample_sizes: Mapping[str, Mapping[str, int]] | None = None,
+) -> dict[str, Any]:
     """Freeze a results.json: per task metrics, counts, protocol; the settings that decide them.
 
     Groups (e.g. POPE's pooled splits) are frozen as entries named ``group:<name>``, their protocol
@@ -257,7 +276,10 @@ def results_to_baseline(results: Mapping[str, Any], source: str,
     run = results.get("run", {})
     entries = dict(results.get("tasks", {}))
     for name, group in results.get("groups", {}).items():
-        entries[f"group{BREAKDOWN_SEPARATOR}{name}"] = {**group, "protocol": {"tasks": group.get("tasks", [])}}
+        entries[f"group{BREAKDOWN_SEPARATOR}{name}"] = {
+            **group,
+            "protocol": {"tasks": group.get("tasks", [])},
+        }
     tasks = {}
     for name, entry in sorted(entries.items()):
         metrics = {k: v for k, v in entry.get("metrics", {}).items() if _is_number(v)}
@@ -329,7 +351,9 @@ def load_baseline(path: Path) -> dict[str, Any]:
     try:
         baseline = json.loads(Path(path).read_text())
     except FileNotFoundError:
-        raise BaselineError(f"baseline {path} not found; create one with `python -m evals baseline RUN_DIR --output {path}`") from None
+        raise BaselineError(
+            f"baseline {path} not found; create one with `python -m evals baseline RUN_DIR --output {path}`"
+        ) from None
     except json.JSONDecodeError as exc:
         raise BaselineError(f"baseline {path} is not valid JSON: {exc}") from None
     if baseline.get("schema") != BASELINE_SCHEMA:
@@ -353,7 +377,9 @@ def comparability_problems(baseline: Mapping[str, Any], current: Mapping[str, An
     for name in sorted(old_tasks & new_tasks):
         old, new = baseline["tasks"][name], current["tasks"][name]
         if old["num_docs"] != new["num_docs"]:
-            problems.append(f"{name}: {new['num_docs']} documents, baseline has {old['num_docs']} (another --limit or data?)")
+            problems.append(
+                f"{name}: {new['num_docs']} documents, baseline has {old['num_docs']} (another --limit or data?)"
+            )
         for field in _protocol_differences(old["protocol"], new["protocol"]):
             problems.append(f"{name}: protocol differs at {field}")
         missing = sorted(set(old["metrics"]) - set(new["metrics"]))
@@ -362,9 +388,12 @@ def comparability_problems(baseline: Mapping[str, Any], current: Mapping[str, An
     return problems
 
 
-def check_against_baseline(baseline: Mapping[str, Any], results: Mapping[str, Any],
-                           overrides: Mapping[str, str] | None = None,
-                           sigmas: float = DEFAULT_SIGMAS) -> CheckOutcome:
+def check_against_baseline(
+    baseline: Mapping[str, Any],
+    results: Mapping[str, Any],
+    overrides: Mapping[str, str] | None = None,
+    sigmas: float = DEFAULT_SIGMAS,
+) -> CheckOutcome:
     """Compare a results.json dict with a baseline: status 0 (within), 1 (moved), 2 (not comparable)."""
     current = results_to_baseline(results, source="")
     problems = comparability_problems(baseline, current)
@@ -379,9 +408,25 @@ def check_against_baseline(baseline: Mapping[str, Any], results: Mapping[str, An
         higher = old.get("higher_is_better") or {}
         sizes = old.get("sample_sizes") or {}
         for metric, value in old["metrics"].items():
-            tol = metric_tolerance(name, metric, value, sizes.get(metric, old["num_docs"]), overrides, sigmas,
-                                   old["metrics"])
-            checks.append(MetricCheck(name, metric, float(value), float(new["metrics"][metric]), tol, higher.get(metric)))
+            tol = metric_tolerance(
+                name,
+                metric,
+                value,
+                sizes.get(metric, old["num_docs"]),
+                overrides,
+                sigmas,
+                old["metrics"],
+            )
+            checks.append(
+                MetricCheck(
+                    name,
+                    metric,
+                    float(value),
+                    float(new["metrics"][metric]),
+                    tol,
+                    higher.get(metric),
+                )
+            )
         extra = sorted(set(new["metrics"]) - set(old["metrics"]))
         if extra:
             notes.append(f"{name}: metrics not in the baseline, not checked: {', '.join(extra)}")
@@ -389,20 +434,44 @@ def check_against_baseline(baseline: Mapping[str, Any], results: Mapping[str, An
     return CheckOutcome(status=status, checks=tuple(checks), problems=(), notes=tuple(notes))
 
 
-def check_run(run_dir: Path, baseline_path: Path, overrides: Mapping[str, str] | None = None,
-              sigmas: float = DEFAULT_SIGMAS) -> CheckOutcome:
+def check_run(
+    run_dir: Path,
+    baseline_path: Path,
+    overrides: Mapping[str, str] | None = None,
+    sigmas: float = DEFAULT_SIGMAS,
+) -> CheckOutcome:
     """Check run_dir's results.json against the baseline file."""
     return check_against_baseline(load_baseline(baseline_path), read_results(run_dir), overrides, sigmas)
 
 
 def checks_frame(checks: Sequence[MetricCheck]) -> pd.DataFrame:
     """A table of metric checks: baseline, measured, delta, allowed, rule, status."""
-    rows = [{
-        "task": c.task, "metric": c.metric, "baseline": c.baseline, "measured": c.measured,
-        "delta": c.delta, "allowed": c.tolerance.allowed, "rule": c.tolerance.detail,
-        "status": f"moved ({c.direction})" if c.moved else "ok",
-    } for c in checks]
-    return pd.DataFrame(rows, columns=["task", "metric", "baseline", "measured", "delta", "allowed", "rule", "status"])
+    rows = [
+        {
+            "task": c.task,
+            "metric": c.metric,
+            "baseline": c.baseline,
+            "measured": c.measured,
+            "delta": c.delta,
+            "allowed": c.tolerance.allowed,
+            "rule": c.tolerance.detail,
+            "status": f"moved ({c.direction})" if c.moved else "ok",
+        }
+        for c in checks
+    ]
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "task",
+            "metric",
+            "baseline",
+            "measured",
+            "delta",
+            "allowed",
+            "rule",
+            "status",
+        ],
+    )
 
 
 def render_outcome(outcome: CheckOutcome, show_all: bool = False) -> str:
@@ -424,8 +493,12 @@ def render_outcome(outcome: CheckOutcome, show_all: bool = False) -> str:
 def _markdown(frame: pd.DataFrame) -> str:
     def cell(v: Any) -> str:
         return f"{v:.6g}" if isinstance(v, float) else str(v)
+
     header = list(frame.columns)
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---" for _ in header) + "|",
+    ]
     for _, row in frame.iterrows():
         lines.append("| " + " | ".join(cell(v) for v in row.tolist()) + " |")
     return "\n".join(lines)

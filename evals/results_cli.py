@@ -12,20 +12,42 @@ import sys
 from pathlib import Path
 
 from evals import regression
-from evals.paper import PAPER_DIR, TABLE_FORMATS, PaperDataError, load_measured_run, load_paper_tables, render_paper_tables
+from evals.paper import (
+    PAPER_DIR,
+    TABLE_FORMATS,
+    PaperDataError,
+    load_measured_run,
+    load_paper_tables,
+    render_paper_tables,
+)
 from evals.plots import write_run_plots
 
 
 def add_paper_table_arguments(parser: argparse.ArgumentParser) -> None:
     """The options `table` gains for --paper (the run folders, --format and --output are table's own)."""
-    parser.add_argument("--paper", action="store_true",
-                        help="put the paper's published numbers (results/paper/) beside the runs, with differences")
-    parser.add_argument("--versus", metavar="MODEL", default=None,
-                        help="published row the differences are taken against (default: each table's reference row, "
-                             "VARGPT (7B+2B) / VAR-d30)")
-    parser.add_argument("--paper-dir", type=Path, default=PAPER_DIR, help="folder of the paper data files")
-    parser.add_argument("--no-plots", action="store_true",
-                        help="with --paper, do not write PNG plots into each run folder's plots/")
+    parser.add_argument(
+        "--paper",
+        action="store_true",
+        help="put the paper's published numbers (results/paper/) beside the runs, with differences",
+    )
+    parser.add_argument(
+        "--versus",
+        metavar="MODEL",
+        default=None,
+        help="published row the differences are taken against (default: each table's reference row, "
+        "VARGPT (7B+2B) / VAR-d30)",
+    )
+    parser.add_argument(
+        "--paper-dir",
+        type=Path,
+        default=PAPER_DIR,
+        help="folder of the paper data files",
+    )
+    parser.add_argument(
+        "--no-plots",
+        action="store_true",
+        help="with --paper, do not write PNG plots into each run folder's plots/",
+    )
 
 
 def add_baseline_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,13 +59,30 @@ def add_baseline_arguments(parser: argparse.ArgumentParser) -> None:
 def add_check_arguments(parser: argparse.ArgumentParser) -> None:
     """`check RUN_DIR --baseline FILE [--tolerance METRIC=VALUE ...] [--sigmas K] [--all]`."""
     parser.add_argument("run_dir", type=Path, help="a finished run folder (with results.json)")
-    parser.add_argument("--baseline", type=Path, required=True, help="baseline JSON written by `baseline`")
-    parser.add_argument("--tolerance", action="append", default=[], metavar="[TASK/]METRIC=VALUE",
-                        help="override one metric's tolerance: absolute (0.5) or relative to the baseline (2%%); "
-                             "repeatable")
-    parser.add_argument("--sigmas", type=float, default=regression.DEFAULT_SIGMAS,
-                        help="accuracy tolerance in binomial standard errors (default %(default)s)")
-    parser.add_argument("--all", action="store_true", help="list every metric checked, not only those that moved")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        required=True,
+        help="baseline JSON written by `baseline`",
+    )
+    parser.add_argument(
+        "--tolerance",
+        action="append",
+        default=[],
+        metavar="[TASK/]METRIC=VALUE",
+        help="override one metric's tolerance: absolute (0.5) or relative to the baseline (2%%); repeatable",
+    )
+    parser.add_argument(
+        "--sigmas",
+        type=float,
+        default=regression.DEFAULT_SIGMAS,
+        help="accuracy tolerance in binomial standard errors (default %(default)s)",
+    )
+    parser.add_argument(
+        "--all",
+        action="store_true",
+        help="list every metric checked, not only those that moved",
+    )
 
 
 def run_paper_table(args: argparse.Namespace) -> int:

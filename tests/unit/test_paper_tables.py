@@ -22,11 +22,43 @@ from evals.paper import (
 
 # The issue's numbers (issue 6), row by row in the paper's column order:
 # MMBench, SEED, MMMU, POPE adv, POPE pop, POPE rand, MME, GQA, TextVQA, VQAv2, SciQA-img, OKVQA, VizWiz
-VARGPT_ROW = ["67.6", "67.9", "36.44", "84.40", "85.90", "87.37", "1488.8", "62.3", "54.1", "78.4", "80.1", "55.8", "56.8"]
-LLAVA_ROW = ["62.7", "65.4", "35.24", "83.60", "85.77", "86.97", "1480.1", "61.2", "48.8", "76.49", "67.9", "53.2", "53.53"]
+VARGPT_ROW = [
+    "67.6",
+    "67.9",
+    "36.44",
+    "84.40",
+    "85.90",
+    "87.37",
+    "1488.8",
+    "62.3",
+    "54.1",
+    "78.4",
+    "80.1",
+    "55.8",
+    "56.8",
+]
+LLAVA_ROW = [
+    "62.7",
+    "65.4",
+    "35.24",
+    "83.60",
+    "85.77",
+    "86.97",
+    "1480.1",
+    "61.2",
+    "48.8",
+    "76.49",
+    "67.9",
+    "53.2",
+    "53.53",
+]
 # VAR final paper, FID / IS / precision / recall
-VAR_ROWS = {"VAR-d16": ["3.30", "274.4", "0.84", "0.51"], "VAR-d20": ["2.57", "302.6", "0.83", "0.56"],
-            "VAR-d24": ["2.09", "312.9", "0.82", "0.59"], "VAR-d30": ["1.92", "323.1", "0.82", "0.59"]}
+VAR_ROWS = {
+    "VAR-d16": ["3.30", "274.4", "0.84", "0.51"],
+    "VAR-d20": ["2.57", "302.6", "0.83", "0.56"],
+    "VAR-d24": ["2.09", "312.9", "0.82", "0.59"],
+    "VAR-d30": ["1.92", "323.1", "0.82", "0.59"],
+}
 
 
 @pytest.fixture
@@ -35,11 +67,29 @@ def demo_run(tmp_path):
     run_dir = tmp_path / "demo-run"
     run_dir.mkdir()
     results = {
-        "run": {"model": {"id": "tiny"}, "seed": 0, "data": "demo", "demo": True, "world_size": 1},
+        "run": {
+            "model": {"id": "tiny"},
+            "seed": 0,
+            "data": "demo",
+            "demo": True,
+            "world_size": 1,
+        },
         "tasks": {
-            "gqa": {"metrics": {"accuracy": 25.0, "num_errors": 0}, "num_docs": 20, "num_errors": 0},
-            "pope_random": {"metrics": {"accuracy": 50.0}, "num_docs": 20, "num_errors": 0},
-            "fid": {"metrics": {"fid": 301.5, "inception_score": 1.25}, "num_docs": 20, "num_errors": 0},
+            "gqa": {
+                "metrics": {"accuracy": 25.0, "num_errors": 0},
+                "num_docs": 20,
+                "num_errors": 0,
+            },
+            "pope_random": {
+                "metrics": {"accuracy": 50.0},
+                "num_docs": 20,
+                "num_errors": 0,
+            },
+            "fid": {
+                "metrics": {"fid": 301.5, "inception_score": 1.25},
+                "num_docs": 20,
+                "num_errors": 0,
+            },
         },
     }
     (run_dir / "results.json").write_text(json.dumps(results))
@@ -48,7 +98,10 @@ def demo_run(tmp_path):
 
 def test_published_rows_are_the_issue_numbers():
     table = load_paper_table(PAPER_DIR / "understanding.json")
-    for model, expected in [("VARGPT (7B+2B)", VARGPT_ROW), ("LLaVA-1.5-hf (7B)", LLAVA_ROW)]:
+    for model, expected in [
+        ("VARGPT (7B+2B)", VARGPT_ROW),
+        ("LLaVA-1.5-hf (7B)", LLAVA_ROW),
+    ]:
         row = table.row(model)
         assert [row.values[c.key].text for c in table.columns] == expected
 
@@ -94,7 +147,11 @@ def test_difference_against_another_row(demo_run):
 
 
 def test_imagenet_differences_against_var_d30(demo_run):
-    text = render_table(load_paper_table(PAPER_DIR / "imagenet256.json"), [load_measured_run(demo_run)], "csv")
+    text = render_table(
+        load_paper_table(PAPER_DIR / "imagenet256.json"),
+        [load_measured_run(demo_run)],
+        "csv",
+    )
     frame = pd.read_csv(io.StringIO(text), comment="#", index_col=0, dtype=str, keep_default_na=False)
     diff = frame[frame["kind"] == "difference"].iloc[0]
     # FID 301.5 - 1.92 = +299.58; IS 1.25 - 323.1 = -321.85; precision not measured: empty
@@ -105,8 +162,14 @@ def test_measured_label_says_demo(demo_run):
     assert load_measured_run(demo_run).label == "tiny (demo-run, demo)"
 
 
-@pytest.mark.parametrize("fmt, marker", [("csv", "VARGPT (7B+2B),published,67.6,67.9,36.44,84.40"),
-                                         ("latex", r"\toprule"), ("html", "<td>1488.8</td>")])
+@pytest.mark.parametrize(
+    "fmt, marker",
+    [
+        ("csv", "VARGPT (7B+2B),published,67.6,67.9,36.44,84.40"),
+        ("latex", r"\toprule"),
+        ("html", "<td>1488.8</td>"),
+    ],
+)
 def test_other_formats_render(demo_run, fmt, marker):
     text = render_paper_tables(load_paper_tables(), [load_measured_run(demo_run)], fmt)
     assert marker in text
@@ -151,7 +214,20 @@ def test_table_paper_command_writes_file_and_plots(demo_run, tmp_path):
     from evals.cli import main
 
     output = tmp_path / "paper.tex"
-    assert main(["table", "--paper", str(demo_run), "--format", "latex", "--output", str(output)]) == 0
+    assert (
+        main(
+            [
+                "table",
+                "--paper",
+                str(demo_run),
+                "--format",
+                "latex",
+                "--output",
+                str(output),
+            ]
+        )
+        == 0
+    )
     assert r"VARGPT (7B+2B) & published & 67.6" in output.read_text()
     assert (demo_run / "plots" / "paper_understanding.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -167,6 +243,10 @@ def test_two_runs_with_the_same_label_get_distinct_rows(demo_run):
     table = load_paper_table(PAPER_DIR / "understanding.json")
     run = load_measured_run(demo_run)
     frame = comparison_frame(table, [run, run])
-    assert list(frame.index[-4:]) == ["tiny (demo-run, demo) [measured]", "tiny (demo-run, demo) - VARGPT (7B+2B)",
-                                      "tiny (demo-run, demo) #2 [measured]", "tiny (demo-run, demo) #2 - VARGPT (7B+2B)"]
+    assert list(frame.index[-4:]) == [
+        "tiny (demo-run, demo) [measured]",
+        "tiny (demo-run, demo) - VARGPT (7B+2B)",
+        "tiny (demo-run, demo) #2 [measured]",
+        "tiny (demo-run, demo) #2 - VARGPT (7B+2B)",
+    ]
     assert "| tiny (demo-run, demo) #2 [measured] | measured |" in render_table(table, [run, run], "md")

@@ -16,7 +16,12 @@ def run_with(tmp_path: Path, metrics: dict) -> MeasuredRun:
 
 
 def test_category_values_reads_key_label_metrics_only():
-    metrics = {"accuracy": 40.0, "category:image_scene": 50.0, "l2_category:Coarse Perception": 25.0, "num_errors": 0}
+    metrics = {
+        "accuracy": 40.0,
+        "category:image_scene": 50.0,
+        "l2_category:Coarse Perception": 25.0,
+        "num_errors": 0,
+    }
     assert category_values(metrics, "category") == {"image_scene": 50.0}
     assert category_values(metrics, "l2_category") == {"Coarse Perception": 25.0}
 
@@ -29,15 +34,26 @@ def test_no_measured_column_writes_no_figure(tmp_path):
 
 
 def test_write_run_plots_draws_paper_panels_and_categories(tmp_path):
-    run = run_with(tmp_path, {
-        "gqa": {"accuracy": 25.0},
-        "mmbench_en_dev": {"accuracy": 40.0, "category:image_scene": 50.0, "category:ocr": 30.0,
-                           "l2_category:Coarse Perception": 25.0},
-        "seed_image": {"accuracy": 33.0, "question_type:Scene Understanding": 33.0},
-    })
+    run = run_with(
+        tmp_path,
+        {
+            "gqa": {"accuracy": 25.0},
+            "mmbench_en_dev": {
+                "accuracy": 40.0,
+                "category:image_scene": 50.0,
+                "category:ocr": 30.0,
+                "l2_category:Coarse Perception": 25.0,
+            },
+            "seed_image": {"accuracy": 33.0, "question_type:Scene Understanding": 33.0},
+        },
+    )
     written = write_run_plots(load_paper_tables(), run)
     names = sorted(p.name for p in written)
-    assert names == ["mmbench_en_dev_category.png", "mmbench_en_dev_l2_category.png", "paper_understanding.png",
-                     "seed_image_question_type.png"]
+    assert names == [
+        "mmbench_en_dev_category.png",
+        "mmbench_en_dev_l2_category.png",
+        "paper_understanding.png",
+        "seed_image_question_type.png",
+    ]
     for path in written:
         assert path.parent == tmp_path / "plots" and path.read_bytes()[:8] == PNG_MAGIC

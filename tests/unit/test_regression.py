@@ -15,8 +15,8 @@ from evals.regression import (
     FRACTION_METRICS,
     RELATIVE_TOLERANCES,
     BaselineError,
-    breakdown_sample_sizes,
     binomial_standard_error,
+    breakdown_sample_sizes,
     check_against_baseline,
     check_run,
     count_standard_error,
@@ -35,8 +35,16 @@ def accuracy_of(correct: int, num_docs: int = N) -> float:
     return 100.0 * correct / num_docs
 
 
-def results_json(accuracy: float, *, seed: int = 0, data: str = "demo", num_docs: int = N,
-                 split: str = "testdev", extra_task: bool = False, dtype: str = "float32") -> dict:
+def results_json(
+    accuracy: float,
+    *,
+    seed: int = 0,
+    data: str = "demo",
+    num_docs: int = N,
+    split: str = "testdev",
+    extra_task: bool = False,
+    dtype: str = "float32",
+) -> dict:
     """A small results.json in the contract's shape, one text task (and optionally a second)."""
     tasks = {
         "gqa": {
@@ -44,9 +52,16 @@ def results_json(accuracy: float, *, seed: int = 0, data: str = "demo", num_docs
             "primary_metric": "exact_match",
             "num_docs": num_docs,
             "num_errors": 0,
-            "protocol": {"task": "gqa", "version": "1",
-                         "dataset": {"hub_id": "lmms-lab/GQA", "split": split, "revision": "abc"},
-                         "options": {"max_new_tokens": 16}},
+            "protocol": {
+                "task": "gqa",
+                "version": "1",
+                "dataset": {
+                    "hub_id": "lmms-lab/GQA",
+                    "split": split,
+                    "revision": "abc",
+                },
+                "options": {"max_new_tokens": 16},
+            },
             "higher_is_better": {"exact_match": True, "num_errors": False},
             "artifacts": [],
         }
@@ -54,9 +69,18 @@ def results_json(accuracy: float, *, seed: int = 0, data: str = "demo", num_docs
     if extra_task:
         tasks["pope_random"] = copy.deepcopy(tasks["gqa"])
         tasks["pope_random"]["protocol"]["task"] = "pope_random"
-    return {"run": {"model": {"id": "tiny"}, "seed": seed, "data": data, "demo": data == "demo",
-                    "dtype": dtype, "versions": {}, "world_size": 1},
-            "tasks": tasks}
+    return {
+        "run": {
+            "model": {"id": "tiny"},
+            "seed": seed,
+            "data": data,
+            "demo": data == "demo",
+            "dtype": dtype,
+            "versions": {},
+            "world_size": 1,
+        },
+        "tasks": tasks,
+    }
 
 
 # -- tolerance math -----------------------------------------------------------------------------
@@ -95,7 +119,10 @@ def test_fid_and_inception_score_use_relative_tolerances():
 
 def test_inception_score_spread_moves_with_the_score():
     # IS 1.00006 with spread 8.5e-05 (random Inception): allowed change of the spread = 5% of 1.00006 = 0.050003
-    metrics = {"inception_score_random_inception": 1.00006, "inception_score_std_random_inception": 8.5e-05}
+    metrics = {
+        "inception_score_random_inception": 1.00006,
+        "inception_score_std_random_inception": 8.5e-05,
+    }
     tol = metric_tolerance("fid", "inception_score_std_random_inception", 8.5e-05, 16, task_metrics=metrics)
     assert tol.allowed == pytest.approx(0.050003)
 
@@ -140,7 +167,11 @@ def test_higher_baseline_accuracy_beyond_tolerance_exits_1():
     outcome = check_against_baseline(baseline, results_json(accuracy_of(49)))
     assert outcome.status == 1
     [moved] = outcome.moved
-    assert (moved.task, moved.metric, moved.direction) == ("gqa", "exact_match", "worse")
+    assert (moved.task, moved.metric, moved.direction) == (
+        "gqa",
+        "exact_match",
+        "worse",
+    )
     assert moved.delta == pytest.approx(-20.408163, rel=1e-6)
     report = render_outcome(outcome)
     assert "1 of 2 metrics moved" in report and "exact_match" in report
@@ -168,14 +199,17 @@ def test_override_naming_no_metric_is_refused():
         check_against_baseline(results_to_baseline(results, "run"), results, {"gqa/f1": "1"})
 
 
-@pytest.mark.parametrize("change", [
-    dict(seed=1),                # another seed
-    dict(data="hub"),            # other data
-    dict(num_docs=50),           # another --limit
-    dict(split="val"),           # another protocol (dataset split)
-    dict(extra_task=True),       # other tasks
-    dict(dtype="bfloat16"),      # other settings
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"seed": 1},  # another seed
+        {"data": "hub"},  # other data
+        {"num_docs": 50},  # another --limit
+        {"split": "val"},  # another protocol (dataset split)
+        {"extra_task": True},  # other tasks
+        {"dtype": "bfloat16"},  # other settings
+    ],
+)
 def test_not_comparable_exits_2(change):
     baseline = results_to_baseline(results_json(accuracy_of(49)), "run")
     outcome = check_against_baseline(baseline, results_json(accuracy_of(49), **change))
@@ -239,12 +273,22 @@ def test_breakdown_metric_uses_its_own_sample_size():
 
 
 def test_every_fid_task_metric_has_a_tolerance_rule():
-    from tasks.imagenet import FID, INCEPTION_SCORE, INCEPTION_SCORE_STD, PRECISION, RECALL, WEIGHTS_SUFFIXES
+    from tasks.imagenet import (
+        FID,
+        INCEPTION_SCORE,
+        INCEPTION_SCORE_STD,
+        PRECISION,
+        RECALL,
+        WEIGHTS_SUFFIXES,
+    )
 
     for suffix in WEIGHTS_SUFFIXES:
         assert {FID + suffix, INCEPTION_SCORE + suffix} <= set(RELATIVE_TOLERANCES)
         assert COMPANION_TOLERANCES[INCEPTION_SCORE_STD + suffix][0] == INCEPTION_SCORE + suffix
-        assert {("fid", PRECISION + suffix), ("fid", RECALL + suffix)} <= FRACTION_METRICS
+        assert {
+            ("fid", PRECISION + suffix),
+            ("fid", RECALL + suffix),
+        } <= FRACTION_METRICS
 
 
 def test_fraction_metric_uses_a_zero_to_one_scale():
@@ -277,12 +321,36 @@ def test_cli_exit_codes(tmp_path, capsys):
     assert main(["check", str(run), "--baseline", str(tmp_path / "other.json")]) == 2
     assert "seed" in capsys.readouterr().out
     # a per-metric override turns the within-tolerance case (delta -9.18) into a failure
-    assert main(["check", str(run), "--baseline", str(tmp_path / "within.json"), "--tolerance", "gqa/exact_match=5"]) == 1
+    assert (
+        main(
+            [
+                "check",
+                str(run),
+                "--baseline",
+                str(tmp_path / "within.json"),
+                "--tolerance",
+                "gqa/exact_match=5",
+            ]
+        )
+        == 1
+    )
 
 
 def test_cli_bad_tolerance_is_one_line_exit_2(tmp_path, capsys):
     run = write_run(tmp_path / "run", results_json(accuracy_of(49)))
     main(["baseline", str(run), "--output", str(tmp_path / "b.json")])
-    assert main(["check", str(run), "--baseline", str(tmp_path / "b.json"), "--tolerance", "exact_match"]) == 2
+    assert (
+        main(
+            [
+                "check",
+                str(run),
+                "--baseline",
+                str(tmp_path / "b.json"),
+                "--tolerance",
+                "exact_match",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert err.startswith("error: --tolerance") and err.count("\n") == 1
