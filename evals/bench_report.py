@@ -54,12 +54,14 @@ def throughput_table(results: dict[str, Any]) -> str:
 
 def overhead_table(results: dict[str, Any]) -> str:
     """evals run worker loop vs adapter alone, per task kind and batch size."""
-    rows = [[r["kind"], r["batch_size"], r["docs"], r["adapter_docs_per_s"], r["adapter_scoring_docs_per_s"],
-             r["run_docs_per_s"], r["run_vs_adapter"], f"{(1 - r['run_vs_adapter']) * 100:.1f}%",
-             r["run_vs_adapter_scoring"]] for r in results.get("overhead", {}).get("rows", [])]
+    rows = [[f"{r['kind']} {r['workload']}", r["batch_size"], r["docs"], r["adapter_docs_per_s"],
+             r["adapter_scoring_docs_per_s"], r["run_docs_per_s"], r["run_vs_adapter"],
+             f"{(1 - r['run_vs_adapter']) * 100:.1f}%", r["run_vs_adapter_scoring"], r["run_vs_direct_cpu"]]
+            for r in results.get("overhead", {}).get("rows", [])]
     fixed = results.get("overhead", {}).get("fixed_costs") or {}
-    text = markdown_table(["tasks", "batch", "docs", "adapter docs/s", "adapter+scoring docs/s", "evals run docs/s",
-                           "run/adapter", "overhead", "run/(adapter+scoring)"], rows)
+    text = markdown_table(["workload", "batch", "docs", "adapter docs/s", "adapter+scoring docs/s",
+                           "evals run docs/s", "run/adapter", "overhead", "run/(adapter+scoring)",
+                           "CPU s direct/run"], rows)
     if fixed:
         text += "fixed costs (s): " + ", ".join(f"{k} {v}" for k, v in fixed.items()) + "\n"
     return text
@@ -84,8 +86,9 @@ def misc_table(results: dict[str, Any]) -> str:
         rows.append(["Inception features", f"{i['images_per_s']:.2f} images/s ({i['weights']})"])
     if "workers" in results:
         w = results["workers"]
-        rows.append([f"workers (demo, batch {w['batch_size']})",
-                     f"1: {w['one_docs_per_s']:.2f} docs/s, 2: {w['two_docs_per_s']:.2f} docs/s, x{w['speedup']:.2f}"])
+        rates = (f"1: {w['one_docs_per_s']:.2f} docs/s, 2: {w['two_docs_per_s']:.2f} docs/s, x{w['speedup']:.2f} "
+                 f"(CPU-time bound x{w['cpu_bound_speedup']:.2f})")
+        rows.append([f"workers (demo, batch {w['batch_size']})", rates])
     mfu = results.get("mfu", {})
     if mfu:
         rows.append(["FLOPs per image / per document", f"{mfu['flops_per_image']:.3e} / {mfu['flops_per_doc']:.3e}"])

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import torch
 
 from evals.adapter import Adapter
@@ -37,14 +39,16 @@ from evals.sharding import shard_doc_ids
 from evals.task_api import Task
 
 WORKER_TIMEOUT_S = 1800
+DEMO_DIR = Path(__file__).resolve().parents[1] / "tasks" / "demo"  # the bundled demo slices
+GQA_HUB_ID, GQA_QUESTIONS, GQA_IMAGES = "lmms-lab/GQA", "testdev_balanced_instructions", "testdev_balanced_images"
 
 
 @contextmanager
 def planned_run(model: str, tasks: Sequence[str], batch_size: int, devices: tuple[str, ...],
-                limit: int | None, dtype: str = "float32") -> Iterator[RunPlan]:
-    """A fresh demo run folder planned by `launch.prepare` (lock held); deleted afterwards."""
+                limit: int | None, dtype: str = "float32", data: str = "demo") -> Iterator[RunPlan]:
+    """A fresh run folder planned by `launch.prepare` (lock held); deleted afterwards."""
     folder = Path(tempfile.mkdtemp(prefix="vargpt-bench-"))
-    config = RunConfig(tasks=tuple(tasks), model=model, data="demo", limit=limit, batch_size=batch_size,
+    config = RunConfig(tasks=tuple(tasks), model=model, data=data, limit=limit, batch_size=batch_size,
                        output=folder / "run", devices=devices, overwrite=True)
     config = dataclasses.replace(config, generation=dataclasses.replace(config.generation, dtype=dtype))
     plan, lock = prepare(config, discover(), devices)
@@ -53,6 +57,30 @@ def planned_run(model: str, tasks: Sequence[str], batch_size: int, devices: tupl
     finally:
         lock.release()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def replicated_gqa_copy(folder: Path, copies: int) -> Path:
+    """A local copy of the demo GQA slice with every question `copies` times (ids `<id>-r<k>`), for `--data`.
+
+    The demo slice has 30 questions, so a run of it is mostly per-task set-up; the copy shows the harness's
+    per-document cost. It is a `save_to_disk` folder with the images joined (a layout GQA's loader reads):
+    a snapshot folder would go through `datasets.load_dataset`, whose cache key for a local folder does not
+    change with the files' content, so a copy with the demo's name would be read back as the cached demo.
+    """
+    import datasets
+
+    def read(config: str) -> datasets.Dataset:
+        files = sorted((DEMO_DIR / GQA_HUB_ID / config).glob("*.parquet"))
+        return datasets.Dataset(datasets.table.InMemoryTable(pa.concat_tables([pq.read_table(f) for f in files])))
+
+    questions, images = read(GQA_QUESTIONS), read(GQA_IMAGES)
+    image_by_id = dict(zip(images["id"], images.with_format("arrow")["image"].to_pylist()))
+    rows = [{**row, "id": f"{row['id']}-r{k}", "image": image_by_id[row["imageId"]]}
+            for k in range(copies) for row in questions.to_list()]
+    features = questions.features.copy()
+    features["image"] = images.features["image"]
+    datasets.Dataset.from_list(rows, features=features).save_to_disk(str(folder / GQA_HUB_ID))
+    return folder
 
 
 def shard_batches(plan: RunPlan, rank: int = 0) -> list[tuple[Task, list[PreparedDoc]]]:
@@ -142,12 +170,12 @@ def _timed_worker(rank: int, plan: RunPlan, threads: int, barrier: Any, results:
         warm_up(adapter, plan, rank)
         done = [0]
         barrier.wait()
-        start = time.perf_counter()  # CLOCK_MONOTONIC: comparable between processes on one machine
+        start, cpu_start = time.perf_counter(), time.process_time()  # perf_counter: one clock for all processes
         run_worker(adapter, plan, rank, lambda task, n: done.__setitem__(0, done[0] + n))
-        results.put(("ok", rank, done[0], start, time.perf_counter()))
+        results.put(("ok", rank, done[0], start, time.perf_counter(), time.process_time() - cpu_start))
     except Exception as error:  # noqa: BLE001 - any failure is reported to the parent, which raises
         barrier.abort()
-        results.put(("error", rank, f"{type(error).__name__}: {error}", 0.0, 0.0))
+        results.put(("error", rank, f"{type(error).__name__}: {error}", 0.0, 0.0, 0.0))
 
 
 def time_workers(model: str, tasks: Sequence[str], batch_size: int, num_workers: int, threads: int,
@@ -175,7 +203,8 @@ def time_workers(model: str, tasks: Sequence[str], batch_size: int, num_workers:
     failed = [r for r in reports if r[0] != "ok"]
     if failed:
         raise RuntimeError(f"bench worker {failed[0][1]} failed: {failed[0][2]}")
+    reports.sort(key=lambda r: r[1])
     docs = sum(r[2] for r in reports)
     seconds = max(r[4] for r in reports) - min(r[3] for r in reports)
     return {"workers": num_workers, "docs": docs, "seconds": round(seconds, 5), "docs_per_s": round(docs / seconds, 4),
-            "per_worker_docs": [r[2] for r in sorted(reports, key=lambda r: r[1])]}
+            "per_worker_docs": [r[2] for r in reports], "per_worker_cpu_s": [round(r[5], 4) for r in reports]}

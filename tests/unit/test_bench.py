@@ -49,10 +49,12 @@ def test_quick_bench_splits_generation_time_into_stages_that_add_up(quick_result
 
 def test_quick_bench_compares_the_run_loop_with_the_adapter(quick_results):
     rows = quick_results["overhead"]["rows"]
-    assert {(r["kind"], r["batch_size"]) for r in rows} == {("text", 1), ("text", 2), ("image", 1), ("image", 2)}
+    workloads = {("text", "demo"): 8, ("text", "gqa x2"): 4, ("image", "demo"): 4}
+    assert sorted((r["kind"], r["workload"], r["batch_size"]) for r in rows) == sorted(
+        (kind, workload, b) for kind, workload in workloads for b in (1, 2))
     for row in rows:
-        # --quick: 4 documents of each task (2 x the largest batch size); the text kind has two tasks.
-        assert row["docs"] == (8 if row["kind"] == "text" else 4)
+        # --quick: 4 documents of each task (2 x the largest batch size); the demo text workload has two tasks.
+        assert row["docs"] == workloads[row["kind"], row["workload"]]
         assert row["run_vs_adapter"] == pytest.approx(row["run_docs_per_s"] / row["adapter_docs_per_s"], rel=1e-3)
 
 
@@ -64,7 +66,7 @@ def test_quick_bench_records_machine_inception_flops_and_targets(quick_results):
     assert mfu["flops_per_image"] > 0 and mfu["flops_per_doc"] > 0 and mfu["peak_tflops"] is None
     names = [t["target"] for t in quick_results["targets"]]
     assert any(n.startswith("batching, text requests") for n in names)
-    assert any(n.startswith("harness overhead, text tasks, batch 2") for n in names)
+    assert any(n.startswith("harness overhead, text gqa x2, batch 2") for n in names)
     assert all(isinstance(t["met"], bool) for t in quick_results["targets"])
     assert "| workload |" in render_tables(quick_results)
 
@@ -78,8 +80,8 @@ def test_batching_ratio_prefers_16_over_1():
 
 def test_targets_are_judged_against_issue_thresholds():
     results = {
-        "overhead": {"rows": [{"kind": "text", "batch_size": 16, "run_vs_adapter": 0.95},
-                              {"kind": "image", "batch_size": 16, "run_vs_adapter": 0.5,
+        "overhead": {"rows": [{"kind": "text", "workload": "demo", "batch_size": 16, "run_vs_adapter": 0.95},
+                              {"kind": "image", "workload": "demo", "batch_size": 16, "run_vs_adapter": 0.5,
                                "run_vs_adapter_scoring": 0.89, "scoring_fraction": 0.44}]},
         "text": {"rows": [{"batch_size": 1, "docs_per_s": 1.0}, {"batch_size": 16, "docs_per_s": 3.9}]},
         "images": {"rows": [{"batch_size": 1, "images_per_s": 1.0}, {"batch_size": 16, "images_per_s": 4.0}]},
