@@ -51,7 +51,7 @@ def task_result(task: Task, records: Sequence[Record], run_dir: Path) -> dict[st
     artifacts = [Path(p) for p in task.write_artifacts(records, run_dir)]
     return {
         "metrics": metrics,
-        "primary_metric": task.primary_metric,
+        "primary_metric": task.primary_metric_name(metrics),
         "num_docs": len(records),
         "num_errors": num_errors,
         "protocol": task.protocol(),

@@ -88,9 +88,12 @@ def launched_device(env: DistEnv) -> str:
 def prepare(
     config: RunConfig, registry: TaskRegistry, devices: tuple[str, ...], adapter: Adapter | None = None
 ) -> tuple[RunPlan, RunLock]:
-    """Lock the folder, check its fingerprint, write run.json and plan every task (main process only)."""
+    """Prepare every task (Task.prepare), lock the folder, check its fingerprint, write run.json and plan every
+    task (main process only)."""
     tasks = configure_tasks(registry.select(config.tasks), config.generation)
     source = data_source(config.data)
+    for task in tasks:  # missing weights or a malformed reference stop the run here, before the model loads
+        task.prepare(source)
     dtype = resolve_dtype(config.generation.dtype, devices)
     generation = dataclasses.replace(config.generation, dtype=dtype)
     run_dir = Path(config.output or default_output(config.model))

@@ -20,12 +20,13 @@ def prefetch(tasks: Sequence[Task], model: str | None) -> list[str]:
     lines: list[str] = []
     cache = os.environ.get("HF_DATASETS_CACHE") or "the Hugging Face datasets cache"
     for task in tasks:
-        docs = task.load_docs(DataSource(kind="hub"))
-        revision = task.dataset.revision or "unpinned"
-        lines.append(
-            f"{task.name}: dataset {task.dataset.hub_id}@{revision} split {task.dataset.split}, "
-            f"{len(docs)} documents, in {cache}"
-        )
+        if task.reads_hub_dataset:
+            docs = task.load_docs(DataSource(kind="hub"))
+            revision = task.dataset.revision or "unpinned"
+            lines.append(
+                f"{task.name}: dataset {task.dataset.hub_id}@{revision} split {task.dataset.split}, "
+                f"{len(docs)} documents, in {cache}"
+            )
         lines.extend(f"{task.name}: {item}" for item in task.prefetch_extras())
     if model and model not in NO_MODEL and scripted_adapter(model) is None:
         from vargpt.loading import resolve_checkpoint

@@ -5,6 +5,7 @@ ready from the background `BatchLoader`; each batch's records are appended and f
 while the model runs the next batch, so a kill loses at most the two batches in flight. Per-document
 failures (bad document, unreadable image, adapter exception, malformed output, scoring exception) become
 error records and the run goes on; an out-of-memory error halves the batch and retries down to one document.
+A HarnessError from scoring (e.g. Inception weights missing on a worker) is a problem of the run and stops it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import numpy as np
 
 from evals.adapter import Adapter, NotSupportedByModel
 from evals.batch_loader import BatchLoader, PreparedDoc, describe_error, iter_batches
+from evals.errors import HarnessError
 from evals.plan import RunPlan, TaskPlan
 from evals.records import Record, RecordWriter
 from evals.requests import ChoiceRequest, ImageRequest, Request, TextRequest
@@ -167,12 +169,16 @@ def score_items(task: Task, items: Sequence[PreparedDoc], answers: Sequence[_Ans
         scored = task.score_batch([items[i].doc for i in good], [answers[i].output for i in good])
         if len(scored) != len(good):
             raise RuntimeError(f"score_batch returned {len(scored)} results for {len(good)} documents")
+    except HarnessError:  # a problem of the run (missing weights, mixed features), not of these documents
+        raise
     except Exception as error:
         logger.warning("task %s: batched scoring failed (%s); scoring one by one", task.name, describe_error(error))
         scored = []
         for i in good:
             try:
                 scored.append(task.score(items[i].doc, answers[i].output))
+            except HarnessError:
+                raise
             except Exception as single_error:  # a document the scorer cannot handle fails alone
                 scored.append(single_error)
     for i, result in zip(good, scored):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Mapping, Sequence
+from typing import Any, ClassVar, Literal, Mapping, Sequence
 
 from evals.records import Record
 from evals.requests import Request
@@ -66,6 +66,9 @@ class Task:
     higher_is_better: dict[str, bool] = field(default_factory=dict)
     default_options: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
+    # False where the documents ship with the package (nothing for `evals prefetch` to download); a class
+    # attribute, not a field, so that it stays out of protocol() and the run fingerprint.
+    reads_hub_dataset: ClassVar[bool] = True
 
     # -- configuration -------------------------------------------------------------------------
     def with_options(self, overrides: dict[str, str]) -> "Task":
@@ -99,6 +102,13 @@ class Task:
         so that changing them re-aggregates the kept records instead of refusing the folder."""
         return self.protocol()
 
+    def prepare(self, source: DataSource) -> None:
+        """Check (and fetch) what scoring and aggregation need, once per run before any document is generated.
+
+        Raise a HarnessError to stop the run with one line (missing weights, a malformed reference file);
+        nothing by default.
+        """
+
     # -- documents -----------------------------------------------------------------------------
     def load_docs(self, source: DataSource) -> Sequence[dict]:
         """The scored split as an indexable sequence of documents; images decode lazily."""
@@ -127,6 +137,10 @@ class Task:
     def aggregate(self, records: Sequence[Record]) -> dict[str, float]:
         """Metrics from the deduplicated records of every shard (error records included)."""
         raise NotImplementedError
+
+    def primary_metric_name(self, metrics: Mapping[str, float]) -> str | None:
+        """The name aggregate() gave the primary metric in `metrics`; override where it renames metrics."""
+        return self.primary_metric
 
     def write_artifacts(self, records: Sequence[Record], out_dir: Path) -> list[Path]:
         """Extra files after aggregation (submission files, sample grids); none by default."""
