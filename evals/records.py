@@ -5,6 +5,9 @@ document, appended, flushed and fsync'd once per batch. Arrays (image features, 
 ``records/<task>/worker-<rank>-<seq>.npz``, one file per batch, written atomically before the lines
 that point at them; an npz no line points at (a kill between the two writes) is ignored.
 
+Read back, a record's arrays above LAZY_ARRAY_BYTES stay on disk and are read at each access
+(`StoredArrays`): aggregation reads every record of a task at once, and 50,000 FID samples are 10 GB.
+
 A kill can tear the last line of a JSONL file. Readers drop a line without its newline, and a writer
 truncates it before appending, so that document is simply recomputed on resume.
 """
@@ -15,7 +18,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +30,7 @@ logger = logging.getLogger(__name__)
 RECORDS_DIR = "records"
 _JSONL = re.compile(r"^worker-(\d+)\.jsonl$")
 _NPZ = re.compile(r"^worker-(\d+)-(\d+)\.npz$")
+LAZY_ARRAY_BYTES = 1 << 14  # larger stored arrays (images) are read when used; FID features (8 KiB) are held
 
 
 @dataclass
@@ -40,7 +44,7 @@ class Record:
     target: Any = None
     scores: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
-    arrays: dict[str, np.ndarray] = field(default_factory=dict)  # kept in .npy shards, not JSONL
+    arrays: Mapping[str, np.ndarray] = field(default_factory=dict)  # kept in .npz shards, not JSONL
 
     @property
     def ok(self) -> bool:
@@ -209,19 +213,51 @@ def read_records(task_dir: Path, load_arrays: bool = False) -> list[Record]:
                 logger.warning("%s:%d is not a valid record; ignored (the document is recomputed)", path, number)
                 continue
             if load_arrays and refs:
-                record.arrays = {name: _load_array(task_dir, ref, npz_cache) for name, ref in refs.items()}
+                record.arrays = _stored_arrays(task_dir, refs, npz_cache)
             records.append(record)
     for archive in npz_cache.values():
         archive.close()
     return records
 
 
-def _load_array(task_dir: Path, ref: list[str], cache: dict[str, Any]) -> np.ndarray:
-    """One array of an npz shard, opening each shard once."""
-    file_name, key = ref
-    if file_name not in cache:
-        cache[file_name] = np.load(task_dir / file_name, allow_pickle=False)
-    return cache[file_name][key]
+class StoredArrays(Mapping[str, np.ndarray]):
+    """A read-back record's arrays: small ones held in memory, larger ones read from their npz shard at each access."""
+
+    def __init__(self, names: list[str], held: dict[str, np.ndarray], stored: dict[str, tuple[Path, str]]):
+        self._names, self._held, self._stored = names, held, stored
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name in self._held:
+            return self._held[name]
+        path, key = self._stored[name]
+        with np.load(path, allow_pickle=False) as archive:
+            return archive[key]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._held or name in self._stored  # without reading a stored array
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __repr__(self) -> str:
+        return f"StoredArrays(held={sorted(self._held)}, stored={sorted(self._stored)})"
+
+
+def _stored_arrays(task_dir: Path, refs: dict[str, list[str]], cache: dict[str, Any]) -> StoredArrays:
+    """One record's arrays from their npz shards (each opened once): small ones loaded, larger ones left on disk."""
+    held: dict[str, np.ndarray] = {}
+    stored: dict[str, tuple[Path, str]] = {}
+    for name, (file_name, key) in refs.items():
+        if file_name not in cache:
+            cache[file_name] = np.load(task_dir / file_name, allow_pickle=False)
+        if cache[file_name].zip.getinfo(f"{key}.npy").file_size > LAZY_ARRAY_BYTES:
+            stored[name] = (task_dir / file_name, key)
+        else:
+            held[name] = cache[file_name][key]
+    return StoredArrays(list(refs), held, stored)
 
 
 def recorded_doc_ids(task_dir: Path) -> set[str]:

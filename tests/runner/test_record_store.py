@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 import numpy as np
 
 from evals.records import (
@@ -87,3 +89,21 @@ def test_dedup_keeps_one_record_per_document_preferring_a_success():
     chosen = dedup_records(records)
     assert chosen["a"].output == "1"
     assert chosen["b"].error == "x"
+
+
+def test_large_arrays_are_read_when_used_not_when_the_records_are_read(tmp_path):
+    # Ten records, each with a 1 MiB image (512 x 512 x 4 bytes, above LAZY_ARRAY_BYTES = 16 KiB) and a
+    # 16-byte feature vector: read eagerly they would take 10 MiB; read lazily, only the small ones (160 B).
+    writer = RecordWriter(tmp_path, "t", rank=0)
+    for i in range(10):
+        image = np.full((512, 512, 4), i, dtype=np.uint8)
+        writer.append([Record(task="t", doc_id=str(i), arrays={"image": image, "feature": np.full(4, i, np.float32)})])
+    tracemalloc.start()
+    read = read_records(records_dir(tmp_path, "t"), load_arrays=True)
+    held, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert held < 1 << 20  # less than one image: none of the ten was loaded
+    assert all("image" in r.arrays and sorted(r.arrays) == ["feature", "image"] for r in read)
+    for i, record in enumerate(read):  # each is read on access, with its own values
+        assert record.arrays["image"].shape == (512, 512, 4) and (record.arrays["image"] == i).all()
+        np.testing.assert_array_equal(record.arrays["feature"], np.full(4, i, np.float32))
