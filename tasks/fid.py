@@ -15,20 +15,21 @@ reports with:
 - Precision/recall: Kynkaenniemi et al. with k=3 nearest neighbours on the 2048-d pool features,
   generated samples against reference images, as ADM's `ManifoldEstimator(nhood_sizes=(3,))`.
 
+torch and torch-fidelity are imported inside the functions: torch-fidelity pulls in torchvision and
+torch._dynamo (seconds), which `python -m evals list` and every other command that only reads the task
+registry should not pay for.
+
 Shapes: N samples, M reference samples, D feature dim, C logits.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
-from torch_fidelity.metric_fid import KEY_METRIC_FID, fid_statistics_to_metric
-from torch_fidelity.metric_isc import (
-    KEY_METRIC_ISC_MEAN,
-    KEY_METRIC_ISC_STD,
-    isc_features_to_metric,
-)
-from torch_fidelity.metric_prc import calculate_precision_recall_part
+
+if TYPE_CHECKING:
+    import torch
 
 IS_SPLITS = 10  # ADM: split_size 5000 over 50,000 samples
 IS_MIN_SPLIT = 2
@@ -59,6 +60,8 @@ def frechet_distance(mu1_D: np.ndarray, sigma1_DD: np.ndarray, mu2_D: np.ndarray
     ):
         if dim < 1 or shape != expected:
             raise ValueError(f"{name} has shape {shape}; expected {expected} (statistics of the same feature dim)")
+    from torch_fidelity.metric_fid import KEY_METRIC_FID, fid_statistics_to_metric
+
     # torch-fidelity asserts equal dtypes on both sides; both are float64 here.
     metric = fid_statistics_to_metric({"mu": mu1_D, "sigma": sigma1_DD}, {"mu": mu2_D, "sigma": sigma2_DD}, False)
     return float(metric[KEY_METRIC_FID])
@@ -102,6 +105,13 @@ def logits_to_inception_score(logits_NC: np.ndarray, splits: int = IS_SPLITS) ->
     # A split of one sample always scores 1 (its marginal is itself): with fewer than 2 * splits
     # samples (demo runs), use fewer splits of at least IS_MIN_SPLIT samples each.
     splits = max(1, min(splits, logits_NC.shape[0] // IS_MIN_SPLIT))
+    import torch
+    from torch_fidelity.metric_isc import (
+        KEY_METRIC_ISC_MEAN,
+        KEY_METRIC_ISC_STD,
+        isc_features_to_metric,
+    )
+
     metric = isc_features_to_metric(torch.from_numpy(logits_NC).double(), splits=splits, shuffle=False)
     return float(metric[KEY_METRIC_ISC_MEAN]), float(metric[KEY_METRIC_ISC_STD])
 
@@ -121,6 +131,9 @@ def features_to_precision_recall(
     smallest = min(gen_feats_ND.shape[0], ref_feats_MD.shape[0])
     if smallest <= neighborhood:
         raise ValueError(f"precision/recall with k={neighborhood} needs more than {neighborhood} samples per side")
+    import torch
+    from torch_fidelity.metric_prc import calculate_precision_recall_part
+
     gen = torch.from_numpy(gen_feats_ND).float().to(device)
     ref = torch.from_numpy(ref_feats_MD).float().to(device)
     # torch-fidelity's convention: features_1 generated, features_2 real.
