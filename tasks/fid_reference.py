@@ -13,7 +13,9 @@ by the SHA-256 of the reference's content and the Inception weights, so they are
 
 Without `--fid-ref`: the bundled demo folder with `--data demo`; otherwise the ADM batch, looked up in
 `$TORCH_HOME/fid_references/` and downloaded there when missing. A malformed reference (wrong keys,
-shapes or dtypes, no images) is refused with one line naming what is wrong.
+shapes or dtypes, too few images, statistics for other weights) is refused with one line naming what is
+wrong; `check_reference` does so from the file's headers and statistics alone, so that the task refuses
+it before any image is generated rather than after the last one.
 
 Shapes: M reference images, D = 2048 pool features.
 """
@@ -31,12 +33,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
 
 from evals.errors import HarnessError
 from tasks.fid import features_to_statistics
-from tasks.inception import POOL_DIM
+from tasks.inception import POOL_DIM, hub_checkpoint_dir
 
 logger = logging.getLogger(__name__)
 
@@ -76,12 +77,12 @@ class FidReference:
 
 def reference_cache_dir() -> Path:
     """Where computed reference features are cached: $TORCH_HOME/vargpt_evals/fid_reference."""
-    return Path(torch.hub.get_dir()).parent / "vargpt_evals" / "fid_reference"
+    return hub_checkpoint_dir().parent.parent / "vargpt_evals" / "fid_reference"
 
 
 def adm_reference_path() -> Path:
     """Where the ADM reference batch is looked for and downloaded to: $TORCH_HOME/fid_references."""
-    return Path(torch.hub.get_dir()).parent / "fid_references" / ADM_REFERENCE_FILENAME
+    return hub_checkpoint_dir().parent.parent / "fid_references" / ADM_REFERENCE_FILENAME
 
 
 def resolve_reference_path(explicit: str | os.PathLike | None, demo: bool, download: bool = True) -> Path:
@@ -141,60 +142,112 @@ def content_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def check_reference(path: Path, weights_label: str, official_weights: bool) -> None:
+    """Refuse, in one line, a reference that `load_reference` would refuse for its form; no features, no images read.
+
+    Checks the keys, the shapes and dtypes of `mu`, `sigma` and `arr_0` (from its header), the number of
+    images, and that precomputed statistics meet the official weights. An undecodable image in a folder
+    is found only when the features are computed.
+    """
+    path = Path(path)
+    if path.is_dir():
+        _folder_images(path)
+        return
+    with _open_npz(path) as archive:
+        _check_npz(archive, path, weights_label, official_weights)
+
+
 def load_reference(path: Path, feature_fn: FeatureFn, weights_label: str, official_weights: bool) -> FidReference:
     """Statistics and features of a reference npz or image folder (features cached by content hash)."""
     path = Path(path)
     sha256 = content_sha256(path)
     if path.is_dir():
-        files = image_files(path)
-        if len(files) < 2:
-            raise FidReferenceError(
-                f"--fid-ref folder {path} holds {len(files)} PNG/JPEG images; at least 2 are needed"
-            )
+        files = _folder_images(path)
         feats_MD = _cached_features(sha256, weights_label, lambda: _featurise(_folder_chunks(files), feature_fn))
         mu_D, sigma_DD = features_to_statistics(feats_MD)
         return FidReference(mu_D, sigma_DD, feats_MD, str(path), sha256, precomputed_statistics=False)
     return _load_npz_reference(path, sha256, feature_fn, weights_label, official_weights)
 
 
-def _load_npz_reference(
-    path: Path, sha256: str, feature_fn: FeatureFn, weights_label: str, official_weights: bool
-) -> FidReference:
-    """An ADM reference batch (mu, sigma, arr_0) or an images-only npz (arr_0)."""
+def _folder_images(folder: Path) -> list[Path]:
+    """The image files of a reference folder; fewer than two are refused."""
+    files = image_files(folder)
+    if len(files) < 2:
+        raise FidReferenceError(f"--fid-ref folder {folder} holds {len(files)} PNG/JPEG images; at least 2 are needed")
+    return files
+
+
+def _open_npz(path: Path) -> np.lib.npyio.NpzFile:
+    """The reference npz, opened lazily (no array read yet); an unreadable file is refused."""
     try:
         archive = np.load(path, allow_pickle=False)
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise FidReferenceError(f"--fid-ref {path} is not a readable npz or image folder ({exc})") from None
-    with archive:
-        keys = set(archive.files)
-        has_stats = {"mu", "sigma"} <= keys
-        if not has_stats and "arr_0" not in keys:
+    if not isinstance(archive, np.lib.npyio.NpzFile):  # a bare .npy array
+        raise FidReferenceError(f"--fid-ref {path} is a single array, not an npz; give an npz or a folder of images")
+    return archive
+
+
+def _npz_array_header(archive: np.lib.npyio.NpzFile, key: str) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype of one npz member, from its .npy header (the 10,000 ADM images stay unread)."""
+    with archive.zip.open(f"{key}.npy") as member:
+        version = np.lib.format.read_magic(member)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(member)
+        elif version == (2, 0):
+            shape, _, dtype = np.lib.format.read_array_header_2_0(member)
+        else:  # format 3.0 (unicode field names) has no public header reader
+            array = archive[key]
+            shape, dtype = array.shape, array.dtype
+    return tuple(shape), np.dtype(dtype)
+
+
+def _check_npz(archive: np.lib.npyio.NpzFile, path: Path, weights_label: str, official_weights: bool) -> bool:
+    """Refuse an npz that is neither an ADM batch (mu, sigma, maybe arr_0) nor images (arr_0); True with mu, sigma."""
+    keys = set(archive.files)
+    has_stats = {"mu", "sigma"} <= keys
+    if not has_stats and "arr_0" not in keys:
+        raise FidReferenceError(
+            f"--fid-ref {path} has keys {sorted(keys)}; expected mu and sigma (ADM reference batch) or arr_0 images"
+        )
+    if has_stats:
+        mu_shape, sigma_shape = _npz_array_header(archive, "mu")[0], _npz_array_header(archive, "sigma")[0]
+        if mu_shape != (POOL_DIM,) or sigma_shape != (POOL_DIM, POOL_DIM):
             raise FidReferenceError(
-                f"--fid-ref {path} has keys {sorted(keys)}; expected mu and sigma (ADM reference batch) or arr_0 images"
+                f"--fid-ref {path}: mu {mu_shape} and sigma {sigma_shape}; expected ({POOL_DIM},) and "
+                f"({POOL_DIM}, {POOL_DIM}) Inception pool_3 statistics"
             )
-        mu_D = sigma_DD = None
-        if has_stats:
-            mu_D, sigma_DD = archive["mu"], archive["sigma"]
-            if mu_D.shape != (POOL_DIM,) or sigma_DD.shape != (POOL_DIM, POOL_DIM):
-                raise FidReferenceError(
-                    f"--fid-ref {path}: mu {mu_D.shape} and sigma {sigma_DD.shape}; expected ({POOL_DIM},) and "
-                    f"({POOL_DIM}, {POOL_DIM}) Inception pool_3 statistics"
-                )
-            if not official_weights:
-                raise FidReferenceError(
-                    f"--fid-ref {path} holds statistics of the official TF Inception, but these features come from "
-                    f"{weights_label}; use the official weights, or a folder of reference images"
-                )
+        if not official_weights:
+            raise FidReferenceError(
+                f"--fid-ref {path} holds statistics of the official TF Inception, but these features come from "
+                f"{weights_label}; use the official weights, or a folder of reference images"
+            )
+    if "arr_0" in keys:
+        shape, dtype = _npz_array_header(archive, "arr_0")
+        if len(shape) != 4 or shape[-1] != 3 or dtype != np.uint8:
+            raise FidReferenceError(
+                f"--fid-ref {path}: arr_0 is {dtype} {shape}; expected uint8 (N, height, width, 3) images"
+            )
+        if not has_stats and shape[0] < 2:
+            raise FidReferenceError(f"--fid-ref {path}: arr_0 holds {shape[0]} images; at least 2 are needed")
+    return has_stats
+
+
+def _load_npz_reference(
+    path: Path, sha256: str, feature_fn: FeatureFn, weights_label: str, official_weights: bool
+) -> FidReference:
+    """An ADM reference batch (mu, sigma, arr_0) or an images-only npz (arr_0)."""
+    with _open_npz(path) as archive:
+        has_stats = _check_npz(archive, path, weights_label, official_weights)
         feats_MD = None
-        if "arr_0" in keys:
+        if "arr_0" in archive.files:
             # Read only on a cache miss: ADM's arr_0 is 10,000 images (about 2 GB).
             feats_MD = _cached_features(
-                sha256, weights_label, lambda: _featurise(_npz_image_chunks(archive, path), feature_fn)
+                sha256, weights_label, lambda: _featurise(_npz_image_chunks(archive), feature_fn)
             )
-    if mu_D is not None and sigma_DD is not None:
-        return FidReference(mu_D.astype(np.float64), sigma_DD.astype(np.float64), feats_MD, str(path), sha256, True)
-    if feats_MD is None or len(feats_MD) < 2:
-        raise FidReferenceError(f"--fid-ref {path}: arr_0 holds fewer than 2 images; at least 2 are needed")
+        if has_stats:
+            mu_D, sigma_DD = archive["mu"].astype(np.float64), archive["sigma"].astype(np.float64)
+            return FidReference(mu_D, sigma_DD, feats_MD, str(path), sha256, precomputed_statistics=True)
     mu_D, sigma_DD = features_to_statistics(feats_MD)
     return FidReference(mu_D, sigma_DD, feats_MD, str(path), sha256, precomputed_statistics=False)
 
@@ -220,14 +273,9 @@ def _featurise(chunks: Iterator[np.ndarray], feature_fn: FeatureFn) -> np.ndarra
     return np.concatenate(parts) if parts else np.zeros((0, POOL_DIM), np.float32)
 
 
-def _npz_image_chunks(archive: np.lib.npyio.NpzFile, path: Path) -> Iterator[np.ndarray]:
-    """Consecutive slices of an npz's arr_0, checked to be uint8 (N, height, width, 3) images."""
+def _npz_image_chunks(archive: np.lib.npyio.NpzFile) -> Iterator[np.ndarray]:
+    """Consecutive slices of an npz's arr_0 (checked by _check_npz to be uint8 (N, height, width, 3) images)."""
     images_NHWC = archive["arr_0"]
-    if images_NHWC.ndim != 4 or images_NHWC.shape[-1] != 3 or images_NHWC.dtype != np.uint8:
-        raise FidReferenceError(
-            f"--fid-ref {path}: arr_0 is {images_NHWC.dtype} {images_NHWC.shape}; "
-            "expected uint8 (N, height, width, 3) images"
-        )
     for start in range(0, len(images_NHWC), REFERENCE_CHUNK):
         yield images_NHWC[start : start + REFERENCE_CHUNK]
 

@@ -25,6 +25,12 @@ guidance at top-p 0.95 (`--gen-kwargs cfg=0,top_p=0.95`); the image-generation d
 cfg 1.5, top-p 0.96 on the unconditional class row (`--gen-kwargs condition=unconditional_row`).
 `protocol()` names the preset in use; `condition` travels in the request's `extra`.
 
+Before the first image, `prepare` resolves the Inception weights and the reference (downloading what is
+missing) and checks the reference's form, so that a missing file or a wrong-shaped reference stops the
+run with one line instead of after 50,000 images. The reference is read only by aggregation and is left
+out of the run fingerprint (`records_protocol`): a run refused for its reference finishes, with the
+recorded features, when rerun with a corrected `--fid-ref`.
+
 Scoring: `score_batch` computes Inception features on the worker's device as images arrive (images of
 any size are resized to 299x299 by torch-fidelity's TF1-compatible bilinear interpolation); they are
 stored per worker and, at aggregation, concatenated in plan order, so the metrics do not depend on
@@ -36,7 +42,7 @@ Gram form, which is exact and fast). See tasks/fid.py for the formulas.
 Options (`--gen-kwargs k=v` or the run flags): per_class, template, cfg, top_k, top_p, condition;
 save_samples (`--save-samples`: keep every image in the records; aggregation writes RUN/fid/samples/
 <doc id>.png and RUN/fid/samples.npz with `arr_0` uint8 NHWC and `arr_1` class labels, the ADM
-evaluator's input), inception_weights (`--inception-weights`), fid_ref (`--fid-ref`; see
+evaluator's input, one image at a time), inception_weights (`--inception-weights`), fid_ref (`--fid-ref`; see
 tasks/fid_reference.py). RUN/fid/samples_grid.png (first 8 classes x first 8 samples) is always written.
 
 The 1000 class names in tasks/imagenet_classes.txt are torchvision's ImageNet-1k `categories`
@@ -52,10 +58,10 @@ import os
 import string
 import tempfile
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from PIL import Image
@@ -70,7 +76,7 @@ from tasks.fid import (
     features_to_precision_recall,
     logits_to_inception_score,
 )
-from tasks.fid_reference import load_reference, resolve_reference_path
+from tasks.fid_reference import check_reference, load_reference, resolve_reference_path
 from tasks.inception import (
     image_to_hwc_uint8,
     images_to_features,
@@ -78,6 +84,7 @@ from tasks.inception import (
     load_inception,
     metric_suffix,
     resolve_inception_weights,
+    resolve_weights,
 )
 
 logger = logging.getLogger(__name__)
@@ -114,6 +121,7 @@ RECALL = "recall"
 NUM_IMAGES = "num_images"
 NUM_ERRORS = "num_errors"
 WEIGHTS_SUFFIXES = ("", "_random_inception", "_unverified_inception")
+AGGREGATION_OPTIONS = ("fid_ref",)  # read by aggregate() only: left out of the run fingerprint
 
 # Per-document arrays (stored in the workers' npz shards) and scores.
 POOL_ARRAY = "inception_pool"  # (2048,) float32
@@ -206,6 +214,8 @@ def in_grid(class_index: int, sample_index: int) -> bool:
 class ImageNetFidTask(Task):
     """Class-conditional ImageNet generation scored with FID, IS, precision and recall."""
 
+    reads_hub_dataset: ClassVar[bool] = False  # documents are the bundled class names
+
     # -- configuration -------------------------------------------------------------------------
     def with_options(self, overrides: dict[str, str]) -> ImageNetFidTask:
         """A configured copy; a bad template, count or sampler setting raises TaskOptionError."""
@@ -234,6 +244,21 @@ class ImageNetFidTask(Task):
             f"in plan order; precision/recall k={PRC_NEIGHBORHOOD} against the reference images"
         )
         return values
+
+    def records_protocol(self) -> dict[str, Any]:
+        """protocol() without what only aggregation reads (the reference, the metric definitions), so that a
+        corrected --fid-ref re-aggregates the recorded features instead of refusing the run folder."""
+        values = self.protocol()
+        values["options"] = {k: v for k, v in values["options"].items() if k not in AGGREGATION_OPTIONS}
+        del values["metrics"]
+        return values
+
+    def prepare(self, source: DataSource) -> None:
+        """Resolve the Inception weights and the reference and check the reference's form, before any image."""
+        demo = source.kind == "demo"
+        weights = resolve_weights(self.option("inception_weights") or None, allow_random_standin=demo)
+        reference = _resolved_reference(self.option("fid_ref"), demo)
+        check_reference(reference, weights.label, official_weights=not metric_suffix(weights.label))
 
     # -- documents -----------------------------------------------------------------------------
     def load_docs(self, source: DataSource) -> Sequence[dict]:
@@ -270,8 +295,6 @@ class ImageNetFidTask(Task):
             return []
         demo = all(doc.get("data") == "demo" for doc in docs)
         extractor, weights = load_inception(self.option("inception_weights") or None, allow_random_standin=demo)
-        # Fail on the first batch, not after 50,000 images, when the reference cannot be found.
-        _resolved_reference(self.option("fid_ref"), demo)
         images = [image_to_hwc_uint8(output) for output in outputs]
         pool_ND, logits_NC = images_to_features(extractor, images)
         keep_all = bool(self.option("save_samples"))
@@ -337,6 +360,10 @@ class ImageNetFidTask(Task):
 
         return load_reference(path, pool_features, weights_label, official_weights=not metric_suffix(weights_label))
 
+    def primary_metric_name(self, metrics: Mapping[str, float]) -> str | None:
+        """`fid` with the suffix of the weights its features came from (`fid_random_inception` on demo weights)."""
+        return next((FID + suffix for suffix in WEIGHTS_SUFFIXES if FID + suffix in metrics), self.primary_metric)
+
     def prefetch_extras(self) -> list[str]:
         """Fetch the Inception weights and the ADM reference batch into their caches (unless given)."""
         fetched = []
@@ -357,8 +384,7 @@ class ImageNetFidTask(Task):
             grid.save(out_dir / "samples_grid.png")
             written.append(out_dir / "samples_grid.png")
         if self.option("save_samples") and kept:
-            written += write_sample_pngs(kept, out_dir / "samples")
-            written.append(write_samples_npz(kept, out_dir / "samples.npz"))
+            written += write_samples(kept, out_dir / "samples", out_dir / "samples.npz")
         return written
 
 
@@ -377,31 +403,33 @@ def sample_grid(records: Sequence[Record]) -> Image.Image | None:
     return grid
 
 
-def write_sample_pngs(records: Sequence[Record], folder: Path) -> list[Path]:
-    """One lossless PNG per image, named by document id (PNG, not JPEG: FID is sensitive to compression)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for record in records:
-        pixels = np.asarray(record.arrays[SAMPLE_ARRAY], dtype=np.uint8)
-        Image.fromarray(pixels, "RGB").save(folder / f"{record.doc_id}.png")
-    return [folder]
+def write_samples(records: Sequence[Record], folder: Path, npz_path: Path) -> list[Path]:
+    """One lossless PNG per image in `folder`, and `npz_path` with `arr_0` uint8 (N, height, width, 3) and
+    `arr_1` class labels in the given order (the ADM evaluator's input), in one pass over the records.
 
-
-def write_samples_npz(records: Sequence[Record], path: Path) -> Path:
-    """`arr_0` uint8 (N, height, width, 3) and `arr_1` class labels, in the given order (ADM evaluator input).
-
-    Images are streamed through a memory-mapped .npy, so 50,000 of them never sit in memory twice.
+    Images go one at a time from the records (which read large arrays from disk when used) into PNGs and a
+    memory-mapped .npy, so 50,000 of them (10 GB at 256 px) never sit in memory. PNG, not JPEG: FID is
+    sensitive to compression.
     """
-    first = np.asarray(records[0].arrays[SAMPLE_ARRAY])
-    shapes = {np.asarray(r.arrays[SAMPLE_ARRAY]).shape for r in records}
-    if len(shapes) > 1:
-        raise ValueError(f"samples differ in size ({sorted(shapes)}); samples.npz needs one size")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    npz_path.parent.mkdir(parents=True, exist_ok=True)
     labels = np.array([parse_doc_id(r.doc_id)[0] for r in records], dtype=np.int64)
-    with tempfile.TemporaryDirectory(dir=path.parent) as scratch:
+    with tempfile.TemporaryDirectory(dir=npz_path.parent) as scratch:
         images_path = Path(scratch) / "arr_0.npy"
-        images = np.lib.format.open_memmap(images_path, mode="w+", dtype=np.uint8, shape=(len(records), *first.shape))
+        images = None
         for i, record in enumerate(records):
-            images[i] = record.arrays[SAMPLE_ARRAY]
+            pixels = np.asarray(record.arrays[SAMPLE_ARRAY], dtype=np.uint8)
+            if images is None:
+                shape = (len(records), *pixels.shape)
+                images = np.lib.format.open_memmap(images_path, mode="w+", dtype=np.uint8, shape=shape)
+            elif pixels.shape != images.shape[1:]:
+                raise ValueError(
+                    f"sample {record.doc_id} is {pixels.shape}, the first is {images.shape[1:]}; "
+                    "samples.npz needs one size"
+                )
+            images[i] = pixels
+            Image.fromarray(pixels, "RGB").save(folder / f"{record.doc_id}.png")
+        assert images is not None, "write_samples needs at least one record"
         images.flush()
         del images
         labels_path = Path(scratch) / "arr_1.npy"
@@ -410,8 +438,8 @@ def write_samples_npz(records: Sequence[Record], path: Path) -> Path:
         with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
             archive.write(images_path, "arr_0.npy")
             archive.write(labels_path, "arr_1.npy")
-        os.replace(partial, path)
-    return path
+        os.replace(partial, npz_path)
+    return [folder, npz_path]
 
 
 @functools.lru_cache(maxsize=8)

@@ -19,6 +19,9 @@ Which weights a file holds is decided by content, not name: the official file by
 written by `save_random_inception_weights` by the seed it records in its state-dict metadata; anything
 else is "unverified" and also renames the metrics.
 
+torch and torch-fidelity are imported inside the functions that run the network: torch-fidelity pulls
+in torchvision and torch._dynamo (seconds), which commands that only list or configure tasks skip.
+
 Shapes: B batch, H/W pixels, N samples, D = 2048 pool features, C = 1008 logits.
 """
 
@@ -29,25 +32,28 @@ import hashlib
 import io
 import logging
 import os
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import torch
-from torch_fidelity.feature_extractor_inceptionv3 import (
-    URL_INCEPTION_V3,
-    FeatureExtractorInceptionV3,
-)
 
 from evals.errors import HarnessError
 
+if TYPE_CHECKING:
+    import torch
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
 logger = logging.getLogger(__name__)
 
-WEIGHTS_URL = URL_INCEPTION_V3
+# torch-fidelity 0.4.0's URL_INCEPTION_V3 (tests/tasks/test_imagenet_task.py checks that they agree).
+WEIGHTS_URL = (
+    "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth"
+)
 WEIGHTS_FILENAME = "weights-inception-2015-12-05-6726825d.pth"  # torch-fidelity's name
 WEIGHTS_ALT_FILENAMES = ("pt_inception-2015-12-05-6726825d.pth",)  # pytorch-fid's name, same bytes
 # SHA-256 of the converted TF weights, as pinned by several independent FID set-ups that checked it
@@ -62,7 +68,12 @@ POOL_DIM, LOGIT_DIM = 2048, 1008
 # Every forward pass has the same shape: one image on CPU, INCEPTION_BATCH images (zero-padded) on
 # CUDA. Each image then meets the same kernels whatever batch it arrived in, so features do not
 # depend on the runner's batch size or on the sharding (batched GEMMs differ in the last bits with
-# the number of rows). A CPU gains nothing from batching here; a GPU does.
+# the number of rows). A CPU gains nothing from batching here; a GPU does. Measured on CPU (one
+# thread, 256-px images, process time per image): 145-160 ms at batch 1, 136-147 ms at a padded
+# batch of 4 or 8, 150-170 ms at 16 or 32. A fixed padded batch is exact on CPU too (features of an
+# image do not depend on its position or neighbours), but its logits differ from batch 1's in the
+# last bits, it gains at most ~5% and it pays for the padding of every short batch; two threads
+# change the bits, so one thread it is.
 INCEPTION_BATCH = 32
 RANDOM_STANDIN_SEED = 0
 _RANDOM_SEED_KEY = "random_inception_seed"
@@ -105,6 +116,8 @@ def metric_suffix(weights_label: str) -> str:
 
 def hub_checkpoint_dir() -> Path:
     """torch hub's checkpoint folder: $TORCH_HOME/hub/checkpoints (where torch-fidelity looks too)."""
+    import torch
+
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 
@@ -167,6 +180,8 @@ def identify_weights(path: Path) -> InceptionWeights:
     sha256 = file_sha256(path)
     if sha256 == WEIGHTS_SHA256:
         return InceptionWeights(kind="tf-2015-12-05", path=path, sha256=sha256)
+    import torch
+
     state_dict = torch.load(path, map_location="cpu", weights_only=True)
     root_metadata = getattr(state_dict, "_metadata", {}).get("", {})
     if _RANDOM_SEED_KEY in root_metadata:
@@ -174,18 +189,20 @@ def identify_weights(path: Path) -> InceptionWeights:
     return InceptionWeights(kind="unverified", path=path, sha256=sha256)
 
 
-class _UnloadedInceptionV3(FeatureExtractorInceptionV3):
-    """torch-fidelity's architecture left at its (seeded) initialisation instead of loading weights."""
-
-    def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
-        """Skip the empty dict the constructor is handed; load any real one as usual."""
-        if len(state_dict) == 0:
-            return None
-        return super().load_state_dict(state_dict, strict=strict, assign=assign)
-
-
 def random_inception(seed: int) -> FeatureExtractorInceptionV3:
     """An InceptionV3 of the real architecture with seeded random weights (for tests and demos only)."""
+    import torch
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+    class _UnloadedInceptionV3(FeatureExtractorInceptionV3):
+        """torch-fidelity's architecture left at its (seeded) initialisation instead of loading weights."""
+
+        def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
+            """Skip the empty dict the constructor is handed; load any real one as usual."""
+            if len(state_dict) == 0:
+                return None
+            return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
     empty = io.BytesIO()
     torch.save({}, empty)
     empty.seek(0)
@@ -203,6 +220,8 @@ def random_inception(seed: int) -> FeatureExtractorInceptionV3:
 
 def save_random_inception_weights(path: str | os.PathLike, seed: int = 0) -> Path:
     """Write a random-weights InceptionV3 file that loads wherever the real weights file does."""
+    import torch
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state_dict = random_inception(seed).state_dict()
@@ -215,6 +234,8 @@ def save_random_inception_weights(path: str | os.PathLike, seed: int = 0) -> Pat
 
 def inception_device() -> torch.device:
     """The worker's accelerator (its current CUDA device) when there is one, else the CPU."""
+    import torch
+
     if torch.cuda.is_available():
         return torch.device("cuda", torch.cuda.current_device())
     return torch.device("cpu")
@@ -232,28 +253,45 @@ def load_inception(
     device = device or inception_device()
     key = (str(weights_path or ""), allow_random_standin, str(device))
     if key not in _LOADED:
-        try:
-            path = resolve_inception_weights(weights_path)
-        except InceptionWeightsUnavailable as exc:
-            if not allow_random_standin or weights_path:
-                raise
-            logger.warning("%s; demo data: random Inception weights stand in, metrics are renamed", exc)
+        weights = resolve_weights(weights_path, allow_random_standin)
+        if weights.path is None:
             model = random_inception(RANDOM_STANDIN_SEED)
-            weights = InceptionWeights(kind="random", seed=RANDOM_STANDIN_SEED)
         else:
-            weights = identify_weights(path)
+            from torch_fidelity.feature_extractor_inceptionv3 import (
+                FeatureExtractorInceptionV3,
+            )
+
             model = FeatureExtractorInceptionV3(
-                "inception-v3-compat", list(FEATURES), feature_extractor_weights_path=str(path)
+                "inception-v3-compat", list(FEATURES), feature_extractor_weights_path=str(weights.path)
             )
             if weights.kind != "tf-2015-12-05":
-                logger.warning("Inception weights %s are %s, not the TF port: metrics are renamed", path, weights.kind)
+                logger.warning(
+                    "Inception weights %s are %s, not the TF port: metrics are renamed", weights.path, weights.kind
+                )
         _LOADED[key] = (model.to(device).eval(), weights)
     return _LOADED[key]
 
 
+def resolve_weights(weights_path: str | os.PathLike | None, allow_random_standin: bool = False) -> InceptionWeights:
+    """Which weights `load_inception` loads: the resolved file, identified by content, or the random stand-in.
+
+    Downloads a missing file like `resolve_inception_weights`. The FID task's `prepare` calls it, so that
+    missing weights stop a run before any image is drawn.
+    """
+    try:
+        path = resolve_inception_weights(weights_path)
+    except InceptionWeightsUnavailable as exc:
+        if not allow_random_standin or weights_path:
+            raise
+        logger.warning("%s; demo data: random Inception weights stand in, metrics are renamed", exc)
+        return InceptionWeights(kind="random", seed=RANDOM_STANDIN_SEED)
+    return identify_weights(path)
+
+
 def image_to_hwc_uint8(image: Any) -> np.ndarray:
     """One image (PIL, HWC or CHW array/tensor, uint8) as a (height, width, 3) uint8 array."""
-    if isinstance(image, torch.Tensor):
+    torch = sys.modules.get("torch")  # a tensor can only exist once torch is imported
+    if torch is not None and isinstance(image, torch.Tensor):
         image = image.detach().cpu().numpy()
     array = np.asarray(image)
     if array.dtype != np.uint8:
@@ -273,6 +311,8 @@ def _fixed_cpu_threads(device: torch.device) -> Iterator[None]:
     if device.type != "cpu":
         yield
         return
+    import torch
+
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -291,6 +331,8 @@ def images_to_features(
     sizes = {image.shape for image in images}
     if len(sizes) > 1:
         raise ValueError(f"generated images differ in size ({sorted(sizes)}); one size per batch is expected")
+    import torch
+
     device = next(extractor.parameters()).device
     pixels_BCHW = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2)
     forward_batch = INCEPTION_BATCH if device.type == "cuda" else 1

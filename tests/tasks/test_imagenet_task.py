@@ -8,6 +8,9 @@ Inception features come from a random-weights file of the real architecture, loa
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
+import tracemalloc
 import urllib.error
 from collections import Counter
 from pathlib import Path
@@ -17,15 +20,23 @@ import pytest
 import torch
 from PIL import Image
 
-from evals.records import Record
+from evals.cli import main
+from evals.records import Record, RecordWriter, read_records, records_dir
 from evals.sharding import doc_seed, shard_doc_ids
 from evals.task_api import DataSource, TaskOptionError
 from tasks import inception
-from tasks.fid_reference import DEMO_REFERENCE_DIR, FidReferenceError, load_reference
+from tasks.fid_reference import (
+    ADM_REFERENCE_FILENAME,
+    DEMO_REFERENCE_DIR,
+    FidReferenceError,
+    check_reference,
+    load_reference,
+)
 from tasks.imagenet import (
     FID_TASK,
     LOGITS_ARRAY,
     POOL_ARRAY,
+    SAMPLE_ARRAY,
     InceptionFeaturesMismatch,
     make_doc_id,
     parse_doc_id,
@@ -205,6 +216,33 @@ def test_run_writes_metrics_named_for_random_weights_and_adm_samples_npz(random_
     assert out / "samples_grid.png" in written and out / "samples.npz" in written
 
 
+def write_saved_samples(run_dir: Path, count: int) -> tuple[int, dict[str, np.ndarray]]:
+    """Store `count` 256-px samples as the runner does, read them back, write the artifacts: (peak bytes, images)."""
+    writer = RecordWriter(run_dir, "fid", rank=0)
+    # Sample index 8: outside the sample grid, which holds its 64 cells at once.
+    images = {make_doc_id(c, 8): scripted_image(c, 256) for c in range(count)}
+    for doc_id, image in images.items():
+        writer.append([Record(task="fid", doc_id=doc_id, arrays={SAMPLE_ARRAY: image})])
+    tracemalloc.start()
+    records = read_records(records_dir(run_dir, "fid"), load_arrays=True)
+    FID_TASK.with_options({"save_samples": "1"}).write_artifacts(records, run_dir)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return peak, images
+
+
+def test_saved_samples_stream_from_the_run_folder_one_at_a_time(tmp_path):
+    # Each sample is 256 x 256 x 3 = 196,608 bytes. Held at once, 32 samples would take 24 x 196,608 bytes
+    # (4.7 MB) more than 8 do; streamed, the peak does not grow with the count (less than one sample apart).
+    peak_8, _ = write_saved_samples(tmp_path / "eight", 8)
+    peak_32, images = write_saved_samples(tmp_path / "thirty-two", 32)
+    assert peak_32 - peak_8 < 196_608
+    with np.load(tmp_path / "thirty-two" / "fid" / "samples.npz") as samples:
+        assert samples["arr_0"].shape == (32, 256, 256, 3)
+        np.testing.assert_array_equal(samples["arr_0"][5], images[make_doc_id(5, 8)])  # plan order: by class
+        np.testing.assert_array_equal(samples["arr_1"], np.arange(32))
+
+
 def test_records_scored_with_different_weights_are_not_mixed():
     records = [
         Record(task="fid", doc_id=make_doc_id(c, 0), scores={"inception_weights": label},
@@ -256,19 +294,31 @@ def unused_features(images):
     raise AssertionError("no features should be computed for a refused reference")
 
 
+def check_only(path, weights_label, official_weights):
+    """check_reference with load_reference's arguments (it computes no features)."""
+    return check_reference(path, weights_label, official_weights)
+
+
+def load_with_unused_features(path, weights_label, official_weights):
+    """load_reference whose feature function must not be called."""
+    return load_reference(path, unused_features, weights_label, official_weights)
+
+
+@pytest.mark.parametrize("refuse", [check_only, load_with_unused_features])
 @pytest.mark.parametrize(
     "arrays, expected",
     [
         ({"mu": np.zeros(10), "sigma": np.eye(10)}, r"mu \(10,\) and sigma \(10, 10\); expected \(2048,\)"),
         ({"arr_0": np.zeros((4, 8, 8, 3), np.float32)}, r"arr_0 is float32 \(4, 8, 8, 3\); expected uint8"),
+        ({"arr_0": np.zeros((1, 8, 8, 3), np.uint8)}, r"arr_0 holds 1 images; at least 2 are needed"),
         ({"images": np.zeros((4, 8, 8, 3), np.uint8)}, r"expected mu and sigma"),
     ],
 )
-def test_wrong_shaped_reference_is_refused_in_one_line(tmp_path, arrays, expected):
+def test_wrong_shaped_reference_is_refused_in_one_line(tmp_path, arrays, expected, refuse):
     path = tmp_path / "ref.npz"
     np.savez(path, **arrays)
     with pytest.raises(FidReferenceError, match=expected) as caught:
-        load_reference(path, unused_features, "tf-inception-2015-12-05", official_weights=True)
+        refuse(path, "tf-inception-2015-12-05", official_weights=True)
     assert "\n" not in str(caught.value)
 
 
@@ -287,3 +337,68 @@ def test_doc_ids_round_trip():
 def test_prefetch_names_the_weights_and_reference_it_resolved(random_weights, small_reference):
     task = FID_TASK.with_options({"inception_weights": str(random_weights), "fid_ref": str(small_reference)})
     assert task.prefetch_extras() == [f"Inception weights {random_weights}", f"FID reference {small_reference}"]
+
+
+# -- the start of a run, the fingerprint, the summary and prefetch ----------------------------------
+
+
+def test_prepare_refuses_a_wrong_shaped_reference_before_any_image(random_weights, tmp_path, monkeypatch):
+    wrong = tmp_path / "wrong.npz"
+    np.savez(wrong, mu=np.zeros(8), sigma=np.eye(8))
+    monkeypatch.setattr("tasks.imagenet.load_inception", unused_features)  # the check runs no network
+    task = FID_TASK.with_options({"inception_weights": str(random_weights), "fid_ref": str(wrong)})
+    with pytest.raises(FidReferenceError, match=r"mu \(8,\) and sigma \(8, 8\)"):
+        task.prepare(DEMO)
+
+
+def test_prepare_refuses_missing_weights_offline_and_lets_demo_data_use_the_random_stand_in(monkeypatch):
+    def offline(url, target):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(inception, "_download", offline)
+    with pytest.raises(InceptionWeightsUnavailable, match=inception.WEIGHTS_FILENAME):
+        FID_TASK.prepare(HUB)
+    FID_TASK.prepare(DEMO)  # random weights stand in; the bundled demo reference folder passes the check
+
+
+def test_fingerprint_leaves_out_the_reference_but_not_what_decides_the_features(random_weights):
+    base = FID_TASK.with_options({"fid_ref": "/refs/a.npz"})
+    assert base.records_protocol() == FID_TASK.with_options({"fid_ref": "/refs/b"}).records_protocol()
+    assert "fid_ref" not in base.records_protocol()["options"] and "metrics" not in base.records_protocol()
+    assert base.protocol()["options"]["fid_ref"] == "/refs/a.npz"  # results.json still says which reference
+    for changed in ({"inception_weights": str(random_weights)}, {"per_class": "2"}, {"save_samples": "1"}):
+        assert FID_TASK.with_options(changed).records_protocol() != FID_TASK.records_protocol(), changed
+
+
+def test_primary_metric_carries_the_suffix_of_the_weights():
+    assert FID_TASK.primary_metric_name({"fid_random_inception": 9.0, "inception_score_random_inception": 1.5}) == (
+        "fid_random_inception"
+    )
+    assert FID_TASK.primary_metric_name({"fid": 2.0, "inception_score": 300.0}) == "fid"
+    assert FID_TASK.primary_metric_name({"num_images": 1}) == "fid"  # one image: no FID, the name stays
+
+
+def test_prefetch_lists_the_weights_and_reference_and_no_dataset(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    weights = tmp_path / "hub" / "checkpoints" / inception.WEIGHTS_FILENAME
+    reference = tmp_path / "fid_references" / ADM_REFERENCE_FILENAME
+    for path in (weights, reference):  # already cached: prefetch only names them
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"cached")
+    assert main(["prefetch", "--tasks", "fid", "--model", "none"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"fid: Inception weights {weights}",
+        f"fid: FID reference {reference}",
+    ]
+
+
+def test_weights_url_is_torch_fidelity_s():
+    from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
+
+    assert inception.WEIGHTS_URL == URL_INCEPTION_V3
+
+
+def test_importing_the_task_imports_neither_torch_nor_torch_fidelity():
+    code = "import sys, tasks.imagenet; print(sorted({'torch', 'torch_fidelity'} & set(sys.modules)))"
+    imported = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert imported.strip() == "[]"  # `evals list` reads the registry without paying for them (seconds)
