@@ -208,3 +208,38 @@ def time_workers(model: str, tasks: Sequence[str], batch_size: int, num_workers:
     seconds = max(r[4] for r in reports) - min(r[3] for r in reports)
     return {"workers": num_workers, "docs": docs, "seconds": round(seconds, 5), "docs_per_s": round(docs / seconds, 4),
             "per_worker_docs": [r[2] for r in reports], "per_worker_cpu_s": [round(r[5], 4) for r in reports]}
+
+
+# -- the machine's own parallel speedup ----------------------------------------------------------
+def _spin(units: int, threads: int, barrier: Any, results: Any) -> None:
+    """A spawned process: `units` small matrix products on `threads` threads, timed from the barrier."""
+    torch.set_num_threads(threads)
+    a_NN = torch.randn(128, 128) / 128**0.5
+    barrier.wait()
+    start = time.perf_counter()
+    for _ in range(units):
+        a_NN = torch.tanh(a_NN @ a_NN)
+    results.put((start, time.perf_counter()))
+
+
+def time_spin(units: int, processes: int, threads: int) -> float:
+    """Seconds for `processes` spawned processes to do `units` matrix products each (barrier to last finish)."""
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(processes), context.Queue()
+    workers = [context.Process(target=_spin, args=(units, threads, barrier, results)) for _ in range(processes)]
+    for worker in workers:
+        worker.start()
+    try:
+        spans = [results.get(timeout=WORKER_TIMEOUT_S) for _ in workers]
+    finally:
+        for worker in workers:
+            worker.join(timeout=30)
+    return max(end for _, end in spans) - min(start for start, _ in spans)
+
+
+def machine_parallel_speedup(units: int, threads: int) -> dict[str, Any]:
+    """Work that splits perfectly (one process doing 2 x `units` vs two doing `units` each): what this machine,
+    with whatever else runs on it, gives two processes over one. The ceiling for the two-worker speedup."""
+    one = time_spin(2 * units, 1, threads)
+    two = time_spin(units, 2, threads)
+    return {"one_s": round(one, 4), "two_s": round(two, 4), "speedup": round(one / two, 4)}
