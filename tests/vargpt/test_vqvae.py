@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from released_state_dict import REFERENCE, module_shapes, released_shapes
+from released_state_dict import module_shapes, released_shapes
 
 from vargpt.var_config import VARConfig
 from vargpt.vqvae import VQVAE
@@ -27,7 +27,6 @@ def random_indices(batch_size: int, seed: int) -> list[torch.Tensor]:
     return [torch.randint(0, SMALL.vocab_size, (batch_size, pn * pn), generator=gen) for pn in SMALL.patch_nums]
 
 
-@pytest.mark.skipif(not REFERENCE.exists(), reason=f"{REFERENCE} not present")
 def test_full_size_vqvae_has_the_released_names_and_shapes():
     with torch.device("meta"):
         model = VQVAE(VARConfig())
