@@ -33,6 +33,7 @@ from tasks.datasets_io import (
     image_loader,
     read_split,
 )
+from tasks.doc_fields import check_text_fields
 from tasks.output_cleaning import clean_output
 
 HUB_ID = "lmms-lab/GQA"
@@ -49,6 +50,8 @@ ACCURACY_OFFICIAL = "accuracy_official"
 STRUCTURAL_TYPES = ("choose", "compare", "logical", "query", "verify")
 SEMANTIC_TYPES = ("attr", "cat", "global", "obj", "rel")
 _DELETE_PUNCTUATION = str.maketrans("", "", string.punctuation)
+
+REQUIRED_TEXT = ("question", "answer")  # a missing or empty one makes the document an error record
 
 GENERATION_OPTIONS = {"max_new_tokens": 16, "temperature": 0.0, "until": "\n\n"}
 
@@ -106,6 +109,7 @@ class GQATask(Task):
 
     def build_request(self, doc: dict, seed: int) -> TextRequest:
         doc_id = self.doc_id(doc)
+        check_text_fields(doc, REQUIRED_TEXT, doc_id)
         until = self.option("until")
         image = doc.get("image")
         return TextRequest(

@@ -49,6 +49,7 @@ from tasks.choice_extract import (
 )
 from tasks.choice_mode import LIKELIHOOD, apply_mode, argmax_first
 from tasks.datasets_io import DocRows, find_copy, image_loader, read_split
+from tasks.doc_fields import check_text_fields
 from tasks.mmbench_judge import DEFAULT_JUDGE_MODEL, JudgeConfig, judge_letter
 from tasks.output_cleaning import clean_output
 
@@ -65,6 +66,9 @@ CIRCULAR_STRIDE = 1_000_000
 SUBMISSION_COLUMNS = ("index", "question", "answer", "prediction", "hint", "source", "split", "category",
                       "L2-category", "A", "B", "C", "D", "E")
 
+# A missing or empty one makes the document an error record. C-E may be missing (NaN: two- or three-option
+# questions) and so may the hint; the answer is required where it is scored (dev), hidden on test.
+REQUIRED_TEXT = ("question", "A", "B")
 ACCURACY = "accuracy"
 ACCURACY_SINGLE = "accuracy_single"
 NUM_UNRESOLVED = "num_unresolved"
@@ -142,6 +146,7 @@ class MMBenchTask(Task):
 
     def build_request(self, doc: dict, seed: int) -> TextRequest | ChoiceRequest:
         doc_id = self.doc_id(doc)
+        check_text_fields(doc, REQUIRED_TEXT if self.primary_metric is None else (*REQUIRED_TEXT, "answer"), doc_id)
         loader = image_loader([doc["image"]], doc_id)
         answer = doc.get("answer")
         if self.option("mode") == LIKELIHOOD:

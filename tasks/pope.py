@@ -30,6 +30,7 @@ from evals.requests import TextRequest
 from evals.task_api import DatasetSpec, DataSource, Task
 from tasks.accuracy import NUM_ERRORS, num_errors
 from tasks.datasets_io import DocRows, find_copy, image_loader, read_split
+from tasks.doc_fields import check_text_fields
 from tasks.output_cleaning import clean_output
 
 HUB_ID = "lmms-lab/POPE"
@@ -42,6 +43,7 @@ VERSION = "1"
 POST_PROMPT = "\nAnswer the question using a single word or phrase."
 METRICS = ("accuracy", "precision", "recall", "f1", "yes_ratio")
 NUM_UNPARSED = "num_unparsed"
+REQUIRED_TEXT = ("question", "answer")  # a missing or empty one makes the document an error record
 
 GENERATION_OPTIONS = {"max_new_tokens": 128, "temperature": 0.0, "until": "\n\n"}
 
@@ -138,6 +140,8 @@ class POPETask(Task):
 
     def build_request(self, doc: dict, seed: int) -> TextRequest:
         doc_id = self.doc_id(doc)
+        check_text_fields(doc, REQUIRED_TEXT, doc_id)
+        gold_label(doc)  # a label other than yes/no is refused before the model is asked
         until = self.option("until")
         return TextRequest(
             doc_id=doc_id,

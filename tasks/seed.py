@@ -26,6 +26,7 @@ from tasks.accuracy import NUM_ERRORS, breakdown, num_errors, overall_accuracy
 from tasks.choice_extract import first_character
 from tasks.choice_mode import LIKELIHOOD, apply_mode, argmax_first
 from tasks.datasets_io import DocRows, find_copy, image_loader, read_split
+from tasks.doc_fields import check_text_fields
 from tasks.output_cleaning import clean_output
 
 HUB_ID = "lmms-lab/SEED-Bench"
@@ -35,6 +36,7 @@ VERSION = "1"
 
 LETTERS = "ABCD"
 CHOICE_COLUMNS = ("choice_a", "choice_b", "choice_c", "choice_d")
+REQUIRED_TEXT = ("question", *CHOICE_COLUMNS, "answer")  # a missing or empty one: an error record
 INSTRUCTION = "Answer with the option's letter from the given choices directly."
 ACCURACY = "accuracy"
 QUESTION_TYPES = {
@@ -82,6 +84,7 @@ class SeedTask(Task):
 
     def build_request(self, doc: dict, seed: int) -> TextRequest | ChoiceRequest:
         doc_id = self.doc_id(doc)
+        check_text_fields(doc, REQUIRED_TEXT, doc_id)
         loader = image_loader(doc["image"], doc_id)
         if self.option("mode") == LIKELIHOOD:
             return ChoiceRequest(

@@ -37,6 +37,7 @@ from tasks.accuracy import (
     sort_by_doc_id,
 )
 from tasks.datasets_io import DocRows, find_copy, image_loader, read_split
+from tasks.doc_fields import required_items, required_text
 from tasks.output_cleaning import clean_output
 from tasks.vqa_normalize import (
     normalize_vqa_answer,
@@ -114,6 +115,10 @@ class VQAv2Task(Task):
 
     def build_request(self, doc: dict, seed: int) -> TextRequest:
         doc_id = self.doc_id(doc)
+        # A missing or empty question (or, when scored, no gold answers) makes the document an error record.
+        required_text(doc, "question", doc_id)
+        if not self.submission_only:
+            required_items(doc, "answers", doc_id)
         until = self.option("until")
         return TextRequest(
             doc_id=doc_id,

@@ -26,7 +26,7 @@ POPE = ("lmms-lab/POPE", "Full", "random")
 GQA_QUESTIONS = ("lmms-lab/GQA", "testdev_balanced_instructions", "testdev")
 GQA_IMAGES = ("lmms-lab/GQA", "testdev_balanced_images", "testdev")
 TASKS = ("pope_random", "gqa")
-# Broken documents the tasks still ask the model about (held by the strict xfail test below).
+# Broken documents the tasks once asked the model about (now refused: test_an_empty_or_missing_question_...).
 KNOWN_GAPS = {"pope_random": {"empty question"}, "gqa": {"empty question", "missing question"}}
 
 
@@ -102,12 +102,9 @@ def test_broken_documents_become_error_records_and_the_rest_is_scored(broken_run
     assert pope[broken_run[2]["pope_random"]["undecodable image"]].startswith("unreadable image: CorruptImage")
     assert pope[broken_run[2]["pope_random"]["missing image"]].startswith("unreadable image: CorruptImage")
     gqa = errors_by_doc(run_dir, "gqa")
-    assert gqa[broken_run[2]["gqa"]["missing answer"]].startswith("scoring failed")
+    assert gqa[broken_run[2]["gqa"]["missing answer"]].startswith("bad document: MissingField")  # refused unasked
 
 
-@pytest.mark.xfail(strict=True, reason="the tasks build a prompt from an empty question, and GQA, VQAv2, SEED and "
-                                       "MMBench one from a missing question ('None\\nAnswer ...'); reported to the "
-                                       "tasks owner; remove this mark when they refuse them")
 def test_an_empty_or_missing_question_is_an_error_record(broken_run):
     run_dir, _, broken = broken_run
     for task in TASKS:
