@@ -9,6 +9,14 @@ Sources (DataSource):
 - ``demo``: the bundled slices under ``tasks/demo/<hub id>/<config>/<split>-*.parquet`` (also a valid
   snapshot folder, so ``--data tasks/demo`` reads the same documents).
 
+A snapshot folder is not read through ``load_dataset(folder)``: the `datasets` cache keys it by folder name
+and configs, not by content, so an edited copy (or another folder of the same name) gave the old rows.
+The scored split's parquet files (found through the README's ``configs:``, as ``load_dataset`` finds them)
+are converted once into memory-mapped Arrow under ``<HF_DATASETS_CACHE>/vargpt_evals_local/<key>``, the key
+a hash of every file's path, size, modification time and last 64 KiB (the parquet footer), so a changed
+file is read afresh. Only the scored split is converted (a VQAv2 validation run does not convert test).
+Entries of older contents stay there until removed by hand.
+
 Documents come back as plain dicts whose image cells stay undecoded (``{"bytes", "path"}``);
 ``image_loader`` decodes them when the runner asks, so a corrupt image fails its own document only.
 """
@@ -16,6 +24,7 @@ Documents come back as plain dicts whose image cells stay undecoded (``{"bytes",
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -35,6 +44,8 @@ logger = logging.getLogger(__name__)
 
 DEMO_DIR = Path(__file__).resolve().parent / "demo"
 DEFAULT_CONFIG = "default"
+LOCAL_CACHE = "vargpt_evals_local"  # folder under the `datasets` cache holding converted snapshot splits
+TAIL_BYTES = 64 * 1024  # bytes at the end of each file that enter its identity
 
 
 class DatasetUnavailable(RuntimeError):
@@ -85,14 +96,22 @@ def read_split(copy: DatasetCopy, config: str | None, split: str) -> datasets.Da
     if copy.kind == "saved":
         return _read_saved_split(Path(copy.location), split)
     if copy.kind == "snapshot":
-        try:
-            return datasets.load_dataset(copy.location, config, split=split)
-        except Exception as err:  # noqa: BLE001 - `datasets` raises many types for a bad or partial folder
-            raise DatasetUnavailable(
-                f"snapshot {copy.location} does not give config {config or DEFAULT_CONFIG!r} split {split!r} "
-                f"({type(err).__name__}: {_first_line(err)}); point --data at a complete snapshot of the hub repository"
-            ) from None
+        return _read_snapshot_split(Path(copy.location), config, split)
     return _read_hub_split(copy, config, split)
+
+
+def files_identity(files: Sequence[Path]) -> str:
+    """A hash of each file's resolved path, size, modification time and last bytes: changes with any file."""
+    digest = hashlib.sha256()
+    for path in files:
+        stat = path.stat()
+        digest.update(f"{path.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
+        # The tail holds a parquet file's footer (row counts, column statistics): an edit within one tick of
+        # a coarse file clock that keeps the size still changes it. Reading it costs one seek per file.
+        with path.open("rb") as handle:
+            handle.seek(max(0, stat.st_size - TAIL_BYTES))
+            digest.update(handle.read(TAIL_BYTES))
+    return digest.hexdigest()[:24]
 
 
 def has_column(dataset: datasets.Dataset, name: str) -> bool:
@@ -194,6 +213,40 @@ def _read_parquet_split(folder: Path, config: str | None, split: str) -> dataset
     table = pa.concat_tables([pq.read_table(f) for f in files])
     # The parquet schema carries the `datasets` features (Image, List, ...), so the types round-trip.
     return datasets.Dataset(datasets.table.InMemoryTable(table))
+
+
+def _read_snapshot_split(folder: Path, config: str | None, split: str) -> datasets.Dataset:
+    files, features = _snapshot_files(folder, config, split)
+    not_parquet = [f for f in files if f.suffix != ".parquet"]
+    if not_parquet:
+        raise DatasetUnavailable(
+            f"snapshot {folder} holds split {split!r} as {not_parquet[0].name}, not parquet; give a save_to_disk "
+            "folder of the split instead"
+        )
+    cache_dir = Path(datasets.config.HF_DATASETS_CACHE) / LOCAL_CACHE / files_identity(files)
+    # from_parquet writes Arrow once into cache_dir and memory-maps it: images stay undecoded bytes on disk.
+    return datasets.Dataset.from_parquet(
+        [str(f) for f in files], split=split, features=features, cache_dir=str(cache_dir)
+    )
+
+
+def _snapshot_files(folder: Path, config: str | None, split: str) -> tuple[list[Path], datasets.Features | None]:
+    """The data files of one split of a snapshot folder, resolved as load_dataset does, and its README features."""
+    try:
+        # Reads README.md `configs:` (or the default file patterns) and lists files; converts nothing.
+        builder = datasets.load_dataset_builder(str(folder), config)
+        files = builder.config.data_files[split] if builder.config.data_files else []
+    except Exception as err:  # noqa: BLE001 - `datasets` raises many types for a bad or partial folder
+        raise DatasetUnavailable(
+            f"snapshot {folder} does not give config {config or DEFAULT_CONFIG!r} split {split!r} "
+            f"({type(err).__name__}: {_first_line(err)}); point --data at a complete snapshot of the hub repository"
+        ) from None
+    if not files:
+        raise DatasetUnavailable(
+            f"snapshot {folder} has no files for config {config or DEFAULT_CONFIG!r} split {split!r}; point --data "
+            "at a complete snapshot of the hub repository"
+        )
+    return [Path(f) for f in files], builder.info.features
 
 
 def _read_hub_split(copy: DatasetCopy, config: str | None, split: str) -> datasets.Dataset:

@@ -144,8 +144,6 @@ def test_a_document_id_seen_twice_refuses_the_task_in_one_line(tmp_path, capsys,
     assert not (tmp_path / "run" / "records").exists()  # refused before any document was run
 
 
-@pytest.mark.xfail(strict=True, reason="tasks/datasets_io.py reads a local snapshot through the `datasets` cache, "
-                                       "whose key ignores file contents (reported to the tasks owner)")
 def test_an_edited_local_copy_is_read_afresh(tmp_path):
     data_dir = tmp_path / "data"
     broken_copy(data_dir, *POPE, lambda rows: rows)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import io
+import shutil
 
 import datasets
 import huggingface_hub.constants
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from evals.task_api import DataSource
@@ -116,3 +119,48 @@ def test_folder_of_copies_without_this_dataset_is_not_mistaken_for_it():
 
     with pytest.raises(DatasetUnavailable, match="no copy of dataset lmms-lab/ScienceQA"):
         find_copy(DatasetSpec("lmms-lab/ScienceQA", "test"), DataSource.parse(str(DEMO_DIR)))
+
+
+def copy_pope(root, question_of_row0=None):
+    """A snapshot copy of the demo POPE under root/lmms-lab/POPE, row 0 of `random` optionally re-asked."""
+    target = root / "lmms-lab" / "POPE"
+    if not target.exists():
+        shutil.copytree(DEMO_DIR / "lmms-lab" / "POPE", target)
+    if question_of_row0 is not None:
+        (path,) = (target / "Full").glob("random-*.parquet")
+        table = pq.read_table(path)
+        rows = table.to_pylist()
+        rows[0]["question"] = question_of_row0
+        pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), path)
+    return DataSource.parse(str(root))
+
+
+def test_an_edited_snapshot_is_read_afresh(hf_cache):
+    task = pope.TASKS[0]  # pope_random
+    source = copy_pope(hf_cache / "data")
+    assert task.load_docs(source)[0]["question"] == pope.TASKS[0].load_docs(DEMO)[0]["question"]
+    source = copy_pope(hf_cache / "data", "Is there an edited question?")  # the user fixes the copy and reruns
+    assert task.load_docs(source)[0]["question"] == "Is there an edited question?"
+
+
+def test_two_folders_of_the_same_dataset_give_their_own_rows(hf_cache):
+    task = pope.TASKS[0]
+    first = copy_pope(hf_cache / "a", "Is there a cat in copy a?")
+    second = copy_pope(hf_cache / "b", "Is there a dog in copy b?")
+    assert task.load_docs(first)[0]["question"] == "Is there a cat in copy a?"
+    assert task.load_docs(second)[0]["question"] == "Is there a dog in copy b?"
+
+
+def test_a_snapshot_split_is_memory_mapped_and_images_stay_undecoded(hf_cache):
+    from tasks.datasets_io import find_copy, read_split
+
+    task = pope.TASKS[0]
+    copy = find_copy(task.dataset, copy_pope(hf_cache / "data"))
+    split = read_split(copy, task.dataset.config, task.dataset.split)
+    # Backed by an Arrow file in the cache (memory-mapped), not a table held in memory.
+    assert [f["filename"] for f in split.cache_files] and all(
+        f["filename"].startswith(str(hf_cache / "hf-cache")) for f in split.cache_files)
+    assert set(task.load_docs(DataSource.parse(str(hf_cache / "data")))[0]["image"]) == {"bytes", "path"}
+    # Only the scored split was converted: no arrow file for `adversarial` or `popular`.
+    converted = [p.name for p in (hf_cache / "hf-cache").rglob("*.arrow")]
+    assert converted and all("random" in name for name in converted)
