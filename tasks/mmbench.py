@@ -23,6 +23,11 @@
   sheet lmms-eval writes for the official server: columns index, question, answer, prediction (the raw
   stripped output), hint, source, split, category, L2-category, A-E; one row per document, by index.
   `mmbench_en_dev` writes the same sheet for dev (`mmbench_en_dev_results.xlsx`).
+  Deviation: every text cell goes through `sheet_cell`: the control characters an xlsx file cannot hold
+  (openpyxl's ILLEGAL_CHARACTERS_RE: U+0000-U+0008, U+000B, U+000C, U+000E-U+001F) are deleted, and a text
+  longer than Excel's cell limit of 32,767 characters is cut to its first 32,767 (Excel would refuse or
+  truncate the file otherwise). lmms-eval writes the cells as they are, so a model answer holding such a
+  character fails its whole sheet there; the scores are unaffected (they come from the records).
 Options: max_new_tokens, temperature, until, mode ("generate", or "likelihood": the same prompt, the
 log-likelihood of " A", " B", ... through score_choices), judge_url, judge_model, judge_api_key_env.
 """
@@ -36,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from evals.records import Record
 from evals.requests import ChoiceRequest, TextRequest
@@ -69,6 +75,7 @@ SUBMISSION_COLUMNS = ("index", "question", "answer", "prediction", "hint", "sour
 # A missing or empty one makes the document an error record. C-E may be missing (NaN: two- or three-option
 # questions) and so may the hint; the answer is required where it is scored (dev), hidden on test.
 REQUIRED_TEXT = ("question", "A", "B")
+EXCEL_CELL_LIMIT = 32_767  # characters in one cell (Excel specifications and limits)
 ACCURACY = "accuracy"
 ACCURACY_SINGLE = "accuracy_single"
 NUM_UNRESOLVED = "num_unresolved"
@@ -102,6 +109,13 @@ def submission_row(doc: dict, prediction: str) -> dict[str, Any]:
     row["prediction"] = prediction
     row["E"] = doc.get("E", "nan")
     return {name: row[name] for name in SUBMISSION_COLUMNS}
+
+
+def sheet_cell(value: Any) -> Any:
+    """A value an xlsx cell can hold: text without control characters, cut to 32,767 characters."""
+    if not isinstance(value, str):
+        return value
+    return ILLEGAL_CHARACTERS_RE.sub("", value)[:EXCEL_CELL_LIMIT]
 
 
 def circular_hits(records: Sequence[Record]) -> dict[int, int]:
@@ -229,6 +243,7 @@ class MMBenchTask(Task):
                 rows.append(record.scores["submission"])
             else:  # the document failed: keep its row so the sheet lists every index
                 rows.append({name: None for name in SUBMISSION_COLUMNS} | {"index": int(record.doc_id), "prediction": ""})
+        rows = [{name: sheet_cell(value) for name, value in row.items()} for row in rows]
         path = Path(out_dir) / "submissions" / self.submission_file
         path.parent.mkdir(parents=True, exist_ok=True)
         frame = pd.DataFrame(rows, columns=list(SUBMISSION_COLUMNS))

@@ -75,3 +75,19 @@ def test_mmbench_test_sheet_has_the_server_columns(tmp_path):
     assert by_index[int(docs[1]["index"])] == ""  # the failed document keeps its row
     assert set(sheet["E"]) - {""} == {"nan"}  # lmms-eval's doc.get("E", "nan") for the en config
     assert MMB_TEST.aggregate(records) == {"num_unresolved": 0, "num_errors": 1}
+
+
+def test_mmbench_sheet_holds_answers_with_control_characters_and_overlong_text(tmp_path):
+    dev = next(t for t in mmbench.TASKS if t.name == "mmbench_en_dev")
+    docs = list(dev.load_docs(DEMO))
+    # openpyxl refuses U+0000-U+0008, U+000B, U+000C, U+000E-U+001F; tab and newline stay. 40,000 characters
+    # exceed Excel's cell limit of 32,767.
+    outputs = ["B\x00\x07\x1b[0m\x0bx\ty\nz", "A" * 40_000] + ["A"] * (len(docs) - 2)
+    records = [Record(dev.name, dev.doc_id(d), output=o, scores=dev.score(d, o)) for d, o in zip(docs, outputs)]
+    [path] = dev.write_artifacts(records, tmp_path)
+    sheet = pd.read_excel(path, keep_default_na=False)
+    by_index = dict(zip(sheet["index"], sheet["prediction"]))
+    # clean_output strips the ends only; sheet_cell then deletes \x00 \x07 \x1b \x0b: "B[0mx\ty\nz".
+    assert by_index[int(docs[0]["index"])] == "B[0mx\ty\nz"
+    assert by_index[int(docs[1]["index"])] == "A" * 32_767
+    assert mmbench.sheet_cell(3.5) == 3.5  # numbers pass unchanged
