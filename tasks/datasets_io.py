@@ -224,9 +224,9 @@ def _read_snapshot_split(folder: Path, config: str | None, split: str) -> datase
             "folder of the split instead"
         )
     cache_dir = Path(datasets.config.HF_DATASETS_CACHE) / LOCAL_CACHE / files_identity(files)
-    # from_parquet writes Arrow once into cache_dir and memory-maps it: images stay undecoded bytes on disk.
-    return datasets.Dataset.from_parquet(
-        [str(f) for f in files], split=split, features=features, cache_dir=str(cache_dir)
+    # The parquet builder writes Arrow once into cache_dir and memory-maps it: images stay undecoded bytes.
+    return datasets.load_dataset(
+        "parquet", data_files={split: [str(f) for f in files]}, split=split, features=features, cache_dir=str(cache_dir)
     )
 
 
