@@ -16,6 +16,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -71,9 +72,23 @@ def references(tmp_path_factory, tiny_adapter, inception_file):
     return {name: execute_run(run_config(name, root / name, inception_file), adapter=tiny_adapter) for name in CONFIGS}
 
 
+def execute_run_in_fork(config: RunConfig, adapter) -> None:
+    """`execute_run` in a forked child, with a tqdm lock of its own.
+
+    tqdm's write lock is a multiprocessing lock that a fork shares with the parent: a child SIGKILLed while
+    holding it would leave the parent's next progress bar waiting forever.
+    """
+    from tqdm import tqdm
+    from tqdm.auto import tqdm as auto_tqdm
+
+    for bar_class in (tqdm, auto_tqdm):  # the subclass keeps its own lock once the parent made one
+        bar_class.set_lock(threading.RLock())
+    execute_run(config, adapter=adapter)
+
+
 def kill_at_random_point(config: RunConfig, adapter, rng: random.Random, total: int) -> str:
     """Run `config` in a forked worker, SIGKILL it at a seeded point; returns when it died (for the tally)."""
-    child = multiprocessing.get_context("fork").Process(target=execute_run, args=(config,), kwargs={"adapter": adapter})
+    child = multiprocessing.get_context("fork").Process(target=execute_run_in_fork, args=(config, adapter))
     target_lines, delay = rng.randint(0, total), rng.uniform(0.0, 0.05)
     child.start()
     deadline = time.time() + 60
