@@ -50,7 +50,7 @@ from evals.bench_run import (
     time_workers,
     warm_up,
 )
-from evals.bench_timing import StageTimers, machine, time_once, time_repeats
+from evals.bench_timing import StageTimers, Timing, machine, time_once, time_repeats
 from evals.errors import UsageError
 from evals.launch import run_metadata
 from evals.registry import discover
@@ -232,15 +232,20 @@ def in_batches(method: Callable[[list], list], requests: Sequence, batch_size: i
 # -- sections ------------------------------------------------------------------------------------
 def rates_by_batch_size(method: Callable[[list], list], requests_for: Callable[[int], list],
                         config: BenchConfig, unit: str) -> list[dict[str, Any]]:
-    """Items per second of `method` at each batch size (one warm-up batch first)."""
-    rows = []
+    """Items per second of `method` at each batch size: one warm-up batch each, then the batch sizes in turn
+    `repeats` times (interleaved, so that a change in the machine's load moves every size alike)."""
+    requests = {b: requests_for(b) for b in config.batch_sizes}
     for batch_size in config.batch_sizes:
-        requests = requests_for(batch_size)
-        method(requests[:batch_size])
-        timing = time_repeats(lambda r=requests, b=batch_size: in_batches(method, r, b), len(requests),
-                              config.repeats, config.device)
-        rows.append({"batch_size": batch_size, **timing.to_json(unit)})
-        logger.info("%s at batch %d: %.2f %s/s", method.__name__, batch_size, timing.rate, unit)
+        method(requests[batch_size][:batch_size])
+    seconds: dict[int, list[float]] = {b: [] for b in config.batch_sizes}
+    for _ in range(config.repeats):
+        for b in config.batch_sizes:
+            seconds[b].append(time_once(lambda r=requests[b], b=b: in_batches(method, r, b), config.device))
+    rows = []
+    for b in config.batch_sizes:
+        timing = Timing(count=len(requests[b]), seconds=tuple(seconds[b]))
+        rows.append({"batch_size": b, **timing.to_json(unit)})
+        logger.info("%s at batch %d: %.2f %s/s", method.__name__, b, timing.rate, unit)
     return rows
 
 
@@ -542,8 +547,12 @@ def evaluate_targets(results: dict[str, Any], config: BenchConfig) -> list[dict[
 
 
 # -- the run -------------------------------------------------------------------------------------
-def run_bench(config: BenchConfig) -> dict[str, Any]:
-    """Every selected section on one device; returns the JSON-ready results."""
+def run_bench(config: BenchConfig, checkpoint: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Every selected section on one device; returns the JSON-ready results.
+
+    `checkpoint` gets the results so far after each section, so a run cut short (a GPU lease's time limit)
+    still leaves the sections it finished.
+    """
     from evals.provenance import git_commit, package_versions
 
     if config.device == "cuda" and not torch.cuda.is_available():
@@ -584,6 +593,8 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
             start = time.perf_counter()
             results[name] = step()
             results["section_seconds"][name] = round(time.perf_counter() - start, 2)
+            if checkpoint is not None:
+                checkpoint(results)
     if config.model_name.startswith("random-"):
         results["checks"] = model_checks(adapter, config, results)
         if not results["checks"]["ok"]:
@@ -622,6 +633,13 @@ def bench_config_from_args(args: argparse.Namespace) -> BenchConfig:
                        repeats=repeats, threads=args.threads, sections=sections, peak_tflops=args.peak_tflops)
 
 
+def write_json(results: dict[str, Any], path: Path) -> None:
+    """Write the results atomically (a reader never sees half a file)."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(results, indent=2) + "\n")
+    partial.replace(path)
+
+
 def default_output(device: str) -> Path:
     """bench/runs/<UTC date and time>-<device>.json."""
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
@@ -633,10 +651,10 @@ def bench_command(args: argparse.Namespace) -> int:
     from evals.bench_report import render_tables
 
     config = bench_config_from_args(args)
-    results = run_bench(config)
     output = args.output or default_output(config.device)
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(results, indent=2) + "\n")
+    results = run_bench(config, checkpoint=lambda partial: write_json(partial, output))
+    write_json(results, output)
     sys.stdout.write(render_tables(results))
     sys.stdout.write(f"numbers: {output}\n")
     return 0

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing
+import queue
 import shutil
 import tempfile
 import time
@@ -162,6 +163,23 @@ def warm_up(adapter: Adapter, plan: RunPlan, rank: int = 0) -> None:
 
 
 # -- one vs two workers --------------------------------------------------------------------------
+def collect_reports(processes: Sequence[Any], results: Any) -> list[tuple]:
+    """One report per spawned process; a process that dies without one (killed, crashed) raises at once."""
+    reports: list[tuple] = []
+    deadline = time.monotonic() + WORKER_TIMEOUT_S
+    while len(reports) < len(processes):
+        try:
+            reports.append(results.get(timeout=1.0))
+        except queue.Empty:
+            dead = [p.exitcode for p in processes if p.exitcode not in (None, 0)]
+            if dead:
+                raise RuntimeError(f"a bench process exited with code {dead[0]} before reporting") from None
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"bench processes did not report within {WORKER_TIMEOUT_S} s") from None
+    return reports
+
+
+
 def _timed_worker(rank: int, plan: RunPlan, threads: int, barrier: Any, results: Any) -> None:
     """A spawned worker: load, warm up, wait for the others, then time its share of the run."""
     try:
@@ -194,7 +212,7 @@ def time_workers(model: str, tasks: Sequence[str], batch_size: int, num_workers:
         for process in processes:
             process.start()
         try:
-            reports = [results.get(timeout=WORKER_TIMEOUT_S) for _ in processes]
+            reports = collect_reports(processes, results)
         finally:
             for process in processes:
                 process.join(timeout=30)
@@ -207,7 +225,8 @@ def time_workers(model: str, tasks: Sequence[str], batch_size: int, num_workers:
     docs = sum(r[2] for r in reports)
     seconds = max(r[4] for r in reports) - min(r[3] for r in reports)
     return {"workers": num_workers, "docs": docs, "seconds": round(seconds, 5), "docs_per_s": round(docs / seconds, 4),
-            "per_worker_docs": [r[2] for r in reports], "per_worker_cpu_s": [round(r[5], 4) for r in reports]}
+            "per_worker_docs": [r[2] for r in reports], "per_worker_cpu_s": [round(r[5], 4) for r in reports],
+            "per_worker_s": [round(r[4] - r[3], 4) for r in reports]}
 
 
 # -- the machine's own parallel speedup ----------------------------------------------------------
@@ -230,7 +249,7 @@ def time_spin(units: int, processes: int, threads: int) -> float:
     for worker in workers:
         worker.start()
     try:
-        spans = [results.get(timeout=WORKER_TIMEOUT_S) for _ in workers]
+        spans = collect_reports(workers, results)
     finally:
         for worker in workers:
             worker.join(timeout=30)
