@@ -34,6 +34,7 @@ from tasks.datasets_io import (
     read_split,
 )
 from tasks.doc_fields import check_text_fields
+from tasks.generation_request import generation_request
 from tasks.output_cleaning import clean_output
 
 HUB_ID = "lmms-lab/GQA"
@@ -110,15 +111,12 @@ class GQATask(Task):
     def build_request(self, doc: dict, seed: int) -> TextRequest:
         doc_id = self.doc_id(doc)
         check_text_fields(doc, REQUIRED_TEXT, doc_id)
-        until = self.option("until")
         image = doc.get("image")
-        return TextRequest(
+        return generation_request(
+            self,
             doc_id=doc_id,
             text=build_prompt(doc),
             load_images=image_loader(None if image is None else [image], doc_id),
-            max_new_tokens=self.option("max_new_tokens"),
-            stop=(until,) if until else (),
-            temperature=self.option("temperature"),
             seed=seed,
             target=doc["answer"],
         )

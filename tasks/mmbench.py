@@ -56,6 +56,7 @@ from tasks.choice_extract import (
 from tasks.choice_mode import LIKELIHOOD, apply_mode, argmax_first
 from tasks.datasets_io import DocRows, find_copy, image_loader, read_split
 from tasks.doc_fields import check_text_fields
+from tasks.generation_request import generation_request
 from tasks.mmbench_judge import DEFAULT_JUDGE_MODEL, JudgeConfig, judge_letter
 from tasks.output_cleaning import clean_output
 
@@ -172,14 +173,11 @@ class MMBenchTask(Task):
                 load_images=loader,
                 target=letters.index(answer) if answer in letters else None,
             )
-        until = self.option("until")
-        return TextRequest(
+        return generation_request(
+            self,
             doc_id=doc_id,
             text=build_prompt(doc),
             load_images=loader,
-            max_new_tokens=self.option("max_new_tokens"),
-            stop=(until,) if until else (),
-            temperature=self.option("temperature"),
             seed=seed,
             target=answer,
         )

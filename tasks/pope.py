@@ -31,6 +31,7 @@ from evals.task_api import DatasetSpec, DataSource, Task
 from tasks.accuracy import NUM_ERRORS, num_errors
 from tasks.datasets_io import DocRows, find_copy, image_loader, read_split
 from tasks.doc_fields import check_text_fields
+from tasks.generation_request import generation_request
 from tasks.output_cleaning import clean_output
 
 HUB_ID = "lmms-lab/POPE"
@@ -142,14 +143,11 @@ class POPETask(Task):
         doc_id = self.doc_id(doc)
         check_text_fields(doc, REQUIRED_TEXT, doc_id)
         gold_label(doc)  # a label other than yes/no is refused before the model is asked
-        until = self.option("until")
-        return TextRequest(
+        return generation_request(
+            self,
             doc_id=doc_id,
             text=build_prompt(doc),
             load_images=image_loader([doc["image"]], doc_id),
-            max_new_tokens=self.option("max_new_tokens"),
-            stop=(until,) if until else (),
-            temperature=self.option("temperature"),
             seed=seed,
             target=doc["answer"],
         )

@@ -38,6 +38,7 @@ from tasks.accuracy import (
 )
 from tasks.datasets_io import DocRows, find_copy, image_loader, read_split
 from tasks.doc_fields import required_items, required_text
+from tasks.generation_request import generation_request
 from tasks.output_cleaning import clean_output
 from tasks.vqa_normalize import (
     normalize_vqa_answer,
@@ -119,14 +120,11 @@ class VQAv2Task(Task):
         required_text(doc, "question", doc_id)
         if not self.submission_only:
             required_items(doc, "answers", doc_id)
-        until = self.option("until")
-        return TextRequest(
+        return generation_request(
+            self,
             doc_id=doc_id,
             text=build_prompt(doc),
             load_images=image_loader([doc["image"]], doc_id),
-            max_new_tokens=self.option("max_new_tokens"),
-            stop=(until,) if until else (),
-            temperature=self.option("temperature"),
             seed=seed,
             target=doc.get("multiple_choice_answer"),
         )
