@@ -1,0 +1,121 @@
+"""Where `evals run`'s worker loop spends the time the adapter does not, on the demo text tasks (bench/RESULTS.md).
+
+    python bench/profile_overhead.py --batch-size 16 --repeats 7
+
+Times, interleaved per repeat: the adapter alone on the prepared batches (as `evals bench` does), the run loop
+with its steps timed (documents loaded, wait for the first batch, batches processed, the rest: loader hand-overs
+and the last write), and the run loop with the demo parquet read given a `datasets` fingerprint (so `datasets`
+does not hash the whole table on every load), the fix proposed for tasks/datasets_io.py. The instrumentation
+wraps functions in this process only; the repository's code is not changed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import hashlib
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import datasets
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from evals import runner
+from evals.bench import RUN_TEXT_TASKS, BenchConfig, load_adapter
+from evals.bench_run import planned_run, shard_batches, time_direct, time_run_loop, warm_up
+from evals.registry import discover
+from tasks import datasets_io
+
+STEPS = collections.defaultdict(float)
+_started: dict[str, float] = {}
+
+
+def read_with_fingerprint(folder: Path, config: str | None, split: str) -> datasets.Dataset:
+    """`_read_parquet_split` with a fingerprint from the files' paths, sizes and times (no table hashing)."""
+    files = sorted((folder / (config or datasets_io.DEFAULT_CONFIG)).glob(f"{split}-*.parquet"))
+    table = pa.concat_tables([pq.read_table(f) for f in files])
+    key = "|".join(f"{f}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files)
+    return datasets.Dataset(datasets.table.InMemoryTable(table), fingerprint=hashlib.sha256(key.encode()).hexdigest()[:16])
+
+
+def instrument() -> None:
+    """Time load_docs, the wait for each task's first batch, process_batch and run_task_shard."""
+    process_batch, run_task_shard = runner.process_batch, runner.run_task_shard
+
+    def timed_process_batch(adapter, task, batch):
+        if task.name in _started:
+            STEPS["wait for the first batch"] += time.perf_counter() - _started.pop(task.name)
+        start = time.perf_counter()
+        try:
+            return process_batch(adapter, task, batch)
+        finally:
+            STEPS["process batches (adapter, scoring)"] += time.perf_counter() - start
+
+    def timed_task_shard(adapter, plan, docs, run_plan, rank, progress):
+        start = _started[plan.task.name] = time.perf_counter()
+        try:
+            return run_task_shard(adapter, plan, docs, run_plan, rank, progress)
+        finally:
+            STEPS["run_task_shard"] += time.perf_counter() - start
+
+    runner.process_batch, runner.run_task_shard = timed_process_batch, timed_task_shard
+    for task in {type(discover().get(name)) for name in RUN_TEXT_TASKS}:
+        load = task.load_docs
+
+        def timed_load(self, source, load=load):
+            start = time.perf_counter()
+            try:
+                return load(self, source)
+            finally:
+                STEPS["load_docs"] += time.perf_counter() - start
+
+        task.load_docs = timed_load
+
+
+def main() -> None:
+    """Print the median of each step over the repeats."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    instrument()
+    adapter, _ = load_adapter(BenchConfig())
+    with planned_run("tiny", RUN_TEXT_TASKS, args.batch_size, ("cpu",), None) as plan:
+        warm_up(adapter, plan)
+    rows: dict[str, list[float]] = collections.defaultdict(list)
+    read_as_is = datasets_io._read_parquet_split
+    for _ in range(args.repeats):
+        with planned_run("tiny", RUN_TEXT_TASKS, args.batch_size, ("cpu",), None) as plan:
+            direct = time_direct(adapter, shard_batches(plan), "cpu")
+        rows["adapter alone (+ scoring)"].append(direct.adapter_s + direct.scoring_s)
+        STEPS.clear()
+        with planned_run("tiny", RUN_TEXT_TASKS, args.batch_size, ("cpu",), None) as plan:
+            rows["run loop"].append(time_run_loop(adapter, plan, "cpu").seconds)
+        for step in ("load_docs", "wait for the first batch", "process batches (adapter, scoring)"):
+            rows[f"  {step}"].append(STEPS[step])
+        rest = STEPS["run_task_shard"] - STEPS["wait for the first batch"] - STEPS["process batches (adapter, scoring)"]
+        rows["  rest (loader hand-overs, last write)"].append(rest)
+        datasets_io._read_parquet_split = read_with_fingerprint
+        with planned_run("tiny", RUN_TEXT_TASKS, args.batch_size, ("cpu",), None) as plan:
+            rows["run loop, parquet read with a fingerprint"].append(time_run_loop(adapter, plan, "cpu").seconds)
+        datasets_io._read_parquet_split = read_as_is
+    direct_s = statistics.median(rows["adapter alone (+ scoring)"])
+    print(f"batch size {args.batch_size}, {args.repeats} repeats, tasks {', '.join(RUN_TEXT_TASKS)} (demo)")
+    print("| step | median s | adapter alone / this |")
+    print("|---|---|---|")
+    for name, values in rows.items():
+        median = statistics.median(values)
+        ratio = f"{direct_s / median:.3f}" if name.startswith("run loop") else ""
+        print(f"| {name} | {median:.4f} | {ratio} |")
+
+
+if __name__ == "__main__":
+    main()
