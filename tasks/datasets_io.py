@@ -211,8 +211,9 @@ def _read_parquet_split(folder: Path, config: str | None, split: str) -> dataset
     if not files:
         raise DatasetUnavailable(f"demo slice {folder} has no {config or DEFAULT_CONFIG}/{split}-*.parquet; regenerate it with tasks/demo/make_demo.py")
     table = pa.concat_tables([pq.read_table(f) for f in files])
-    # The parquet schema carries the `datasets` features (Image, List, ...), so the types round-trip.
-    return datasets.Dataset(datasets.table.InMemoryTable(table))
+    # The parquet schema carries the `datasets` features (Image, List, ...), so the types round-trip. The
+    # fingerprint is the files' identity: left out, `datasets` hashes the whole table on every load.
+    return datasets.Dataset(datasets.table.InMemoryTable(table), fingerprint=files_identity(files))
 
 
 def _read_snapshot_split(folder: Path, config: str | None, split: str) -> datasets.Dataset:
