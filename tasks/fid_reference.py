@@ -26,7 +26,6 @@ import hashlib
 import logging
 import os
 import urllib.error
-import urllib.request
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ import numpy as np
 from PIL import Image
 
 from evals.errors import HarnessError
+from tasks import inception
 from tasks.fid import features_to_statistics
 from tasks.inception import POOL_DIM, hub_checkpoint_dir
 
@@ -49,7 +49,6 @@ ADM_REFERENCE_FILENAME = "VIRTUAL_imagenet256_labeled.npz"
 DEMO_REFERENCE_DIR = Path(__file__).parent / "demo" / "imagenet_ref"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 REFERENCE_CHUNK = 256  # reference images decoded and featurised at a time
-_DOWNLOAD_TIMEOUT_S = 60
 
 # (images (batch, height, width, 3) uint8) -> pool features (batch, 2048)
 FeatureFn = Callable[[np.ndarray], np.ndarray]
@@ -103,25 +102,11 @@ def resolve_reference_path(explicit: str | os.PathLike | None, demo: bool, downl
     if not download:
         raise FidReferenceUnavailable(f"FID reference {ADM_REFERENCE_FILENAME} not found; {hint}")
     try:
-        _download(ADM_REFERENCE_URL, target)
+        inception.download_file(ADM_REFERENCE_URL, target)
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         reason = getattr(exc, "reason", exc)
         raise FidReferenceUnavailable(f"FID reference not found and not downloadable ({reason}); {hint}") from None
     return target
-
-
-def _download(url: str, target: Path) -> None:
-    """Fetch `url` to `target` through a temporary file."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + f".partial-{os.getpid()}")
-    logger.info("downloading %s to %s", url, target)
-    try:
-        with urllib.request.urlopen(url, timeout=_DOWNLOAD_TIMEOUT_S) as response, open(partial, "wb") as handle:
-            while block := response.read(1 << 20):
-                handle.write(block)
-        os.replace(partial, target)
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 def image_files(folder: Path) -> list[Path]:

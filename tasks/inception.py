@@ -138,7 +138,7 @@ def resolve_inception_weights(explicit: str | os.PathLike | None = None, downloa
     target = cache / WEIGHTS_FILENAME
     if download:
         try:
-            _download(WEIGHTS_URL, target)
+            download_file(WEIGHTS_URL, target)
             return target
         except (urllib.error.URLError, OSError, TimeoutError) as exc:
             reason = getattr(exc, "reason", exc)
@@ -152,7 +152,7 @@ def resolve_inception_weights(explicit: str | os.PathLike | None = None, downloa
     )
 
 
-def _download(url: str, target: Path) -> None:
+def download_file(url: str, target: Path) -> None:
     """Fetch `url` to `target` through a temporary file, so that a broken download leaves nothing behind."""
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + f".partial-{os.getpid()}")

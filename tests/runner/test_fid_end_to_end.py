@@ -70,7 +70,7 @@ def test_missing_weights_offline_stop_the_run_in_one_line_before_any_image(tmp_p
         raise urllib.error.URLError("no network")
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))  # nothing cached
-    monkeypatch.setattr(inception, "_download", offline)
+    monkeypatch.setattr(inception, "download_file", offline)
     args = ["run", "--model", "oracle", "--data", "hub", "--tasks", "fid", "--limit", "2",
             "--output", str(tmp_path / "run")]
     assert main(args) == 2

@@ -260,7 +260,7 @@ def test_missing_weights_offline_is_a_one_line_error(monkeypatch):
     def offline(url, target):
         raise urllib.error.URLError("no network")
 
-    monkeypatch.setattr(inception, "_download", offline)
+    monkeypatch.setattr(inception, "download_file", offline)
     with pytest.raises(InceptionWeightsUnavailable) as caught:
         inception.load_inception(None, allow_random_standin=False, device=torch.device("cpu"))
     message = str(caught.value)
@@ -355,7 +355,7 @@ def test_prepare_refuses_missing_weights_offline_and_lets_demo_data_use_the_rand
     def offline(url, target):
         raise urllib.error.URLError("no network")
 
-    monkeypatch.setattr(inception, "_download", offline)
+    monkeypatch.setattr(inception, "download_file", offline)
     with pytest.raises(InceptionWeightsUnavailable, match=inception.WEIGHTS_FILENAME):
         FID_TASK.prepare(HUB)
     FID_TASK.prepare(DEMO)  # random weights stand in; the bundled demo reference folder passes the check
