@@ -1,16 +1,21 @@
-"""Helpers of the reliability tests: planned document ids, record snapshots, metrics, one-line CLI errors."""
+"""Helpers of the reliability tests: planned document ids, record snapshots, metrics, one-line CLI errors,
+unpickled copies of the tiny checkpoint."""
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 from typing import Any
+
+from safetensors.torch import load_file
 
 from evals.plan import doc_ids_of, limited
 from evals.records import read_records, records_dir
 from evals.registry import discover
 from evals.task_api import DataSource
+from vargpt import tiny
 
 
 def planned_ids(task_name: str, data: str, limit: int | None, options: dict[str, str] | None = None) -> tuple[str, ...]:
@@ -60,3 +65,14 @@ def is_one_line_error(stderr: str) -> bool:
     """True when stderr holds no traceback and its only message is one `error: ...` line."""
     lines = message_lines(stderr)
     return "Traceback" not in stderr and len(lines) == 1 and lines[0].startswith("error: ")
+
+
+def pickled_weights(folder: Path) -> dict:
+    """The tiny checkpoint's tensors, safetensors shards and index removed from `folder` (a copy of it)."""
+    shutil.copytree(tiny.cached_folder(), folder)
+    weights = {}
+    for shard in sorted(folder.glob("*.safetensors")):
+        weights.update(load_file(shard))
+        shard.unlink()
+    (folder / "model.safetensors.index.json").unlink()
+    return weights

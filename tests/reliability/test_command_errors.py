@@ -16,8 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from run_checks import is_one_line_error
-from safetensors.torch import load_file
+from run_checks import is_one_line_error, pickled_weights
 
 from evals.cli import main
 from vargpt import tiny
@@ -28,13 +27,7 @@ PREDICTIONS_GOOD = '{"doc_id": "1", "prediction": "yes"}\n'
 
 def pickled_checkpoint(folder: Path) -> Path:
     """The tiny checkpoint with its safetensors shards replaced by one pickled pytorch_model.bin."""
-    shutil.copytree(tiny.cached_folder(), folder)
-    weights = {}
-    for shard in sorted(folder.glob("*.safetensors")):
-        weights.update(load_file(shard))
-        shard.unlink()
-    (folder / "model.safetensors.index.json").unlink()
-    torch.save(weights, folder / "pytorch_model.bin")
+    torch.save(pickled_weights(folder), folder / "pytorch_model.bin")
     return folder
 
 

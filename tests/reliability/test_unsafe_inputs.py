@@ -15,8 +15,7 @@ import pytest
 import torch
 import transformers
 from broken_datasets import broken_copy
-from run_checks import planned_ids, results_of
-from safetensors.torch import load_file
+from run_checks import pickled_weights, planned_ids, results_of
 
 from evals.cli import main
 from evals.config import RunConfig
@@ -38,17 +37,6 @@ class RunsCode:
 
     def __reduce__(self):
         return (os.system, (f"touch {self.marker}",))
-
-
-def pickled_weights(folder: Path) -> dict:
-    """The tiny checkpoint's tensors, safetensors shards and index removed from `folder` (a copy of it)."""
-    shutil.copytree(tiny.cached_folder(), folder)
-    weights = {}
-    for shard in sorted(folder.glob("*.safetensors")):
-        weights.update(load_file(shard))
-        shard.unlink()
-    (folder / "model.safetensors.index.json").unlink()
-    return weights
 
 
 def test_pickled_weights_load_only_with_allow_pickle(tmp_path, capsys, tally):
