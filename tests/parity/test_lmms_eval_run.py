@@ -1,13 +1,15 @@
 """`python -m lmms_eval --model vargpt` end to end, offline, on a task YAML that reads the bundled demo parquet.
 
 The same logged samples are then scored by our `pope_random` task (`evals score-lmms-eval`), so one run
-shows both protocols and checks that lmms-eval's prompts equal ours. A second run under torchrun (two CPU
-processes, marked slow) checks that ranks split the documents and answer as one process does.
+shows both protocols and checks that lmms-eval's prompts equal ours. Runs under torchrun and under
+`accelerate launch` (two CPU processes each, marked slow) check that ranks split the documents and answer as
+one process does.
 """
 
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -66,20 +68,41 @@ def test_lmms_eval_keeps_loglikelihood_pairs():
     assert unwrap_generation_output((-1.5, True))[0] == (-1.5, True)
 
 
+def _free_port() -> int:
+    """A TCP port nobody listens on now, for a launcher's rendezvous (parallel runs must not share 29500)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _launcher(name: str, port: int) -> list[str]:
+    """The command prefix that starts two processes of `-m lmms_eval` under `name`."""
+    if name == "torchrun":
+        return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                "--master_addr", "127.0.0.1", "--master_port", str(port)]
+    # accelerate's multi-process launcher (torchrun underneath, an Accelerator per process); with no GPU,
+    # lmms-eval joins the processes over gloo. Every default is given so accelerate warns about none.
+    return [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+            "--main_process_ip", "127.0.0.1", "--main_process_port", str(port)]
+
+
 @pytest.mark.slow
-def test_two_torchrun_processes_share_the_documents_and_answer_as_one(lmms_run, tmp_path):
+@pytest.mark.parametrize("launcher", ["torchrun", "accelerate"])
+def test_two_launched_processes_share_the_documents_and_answer_as_one(launcher, lmms_run, tmp_path):
     # lmms-eval strides documents over ranks (rank r takes r, r+2, ...); each rank loads its own replica.
     import os
 
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", OMP_NUM_THREADS="1",
                TOKENIZERS_PARALLELISM="false")
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "-m", "lmms_eval", "--model", "vargpt", "--model_args", "pretrained=tiny", "--tasks", "vargpt_demo_pope",
-               "--include_path", "tests/parity/lmms_tasks", "--limit", str(LIMIT), "--batch_size", "2",
-               "--output_path", str(tmp_path), "--log_samples"]
+    command = _launcher(launcher, _free_port()) + [
+        "-m", "lmms_eval", "--model", "vargpt", "--model_args", "pretrained=tiny", "--tasks", "vargpt_demo_pope",
+        "--include_path", "tests/parity/lmms_tasks", "--limit", str(LIMIT), "--batch_size", "2",
+        "--output_path", str(tmp_path), "--log_samples"]
     done = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=400, check=False)
-    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
-    assert "Running on rank 1 (local rank 1)" in done.stdout + done.stderr
+    log = done.stdout + done.stderr
+    assert done.returncode == 0, log[-3000:]
+    assert "Running on rank 1 (local rank 1)" in log
 
     def outputs(folder: Path) -> dict[int, str]:
         samples = next(folder.rglob("*_samples_vargpt_demo_pope.jsonl"))
