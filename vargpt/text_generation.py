@@ -45,13 +45,30 @@ def generate_text(
     """
     if not texts:
         return []
-    if seeds is not None and len(seeds) != len(texts):
-        raise ValueError(f"got {len(texts)} texts but {len(seeds)} seeds; pass one seed per text")
+    batch = processor.encode_batch(texts, images, padding_side="left")
+    return generate_from_batch(model, processor, batch, max_new_tokens=max_new_tokens, stop=stop,
+                               temperature=temperature, seeds=seeds)
+
+
+def generate_from_batch(
+    model: VARGPTForConditionalGeneration,
+    processor: VARGPTProcessor,
+    batch: EncodedBatch,
+    *,
+    max_new_tokens: int,
+    stop: Sequence[str] = (),
+    temperature: float = 0.0,
+    seeds: Sequence[int] | None = None,
+) -> list[str]:
+    """`generate_text` on prompts already encoded and left-padded (`processor.encode_batch` or `collate`)."""
+    num_rows = batch.input_ids.shape[0]
+    if seeds is not None and len(seeds) != num_rows:
+        raise ValueError(f"got {num_rows} texts but {len(seeds)} seeds; pass one seed per text")
     stop = [s for s in stop if s]
-    batch = processor.encode_batch(texts, images, padding_side="left").to(model.device, model.dtype)
+    batch = batch.to(model.device, model.dtype)
     with torch.inference_mode():
         if temperature > 0:
-            seeds = list(seeds) if seeds is not None else [0] * len(texts)
+            seeds = list(seeds) if seeds is not None else [0] * num_rows
             new_tokens_BL = _sample(model, processor, batch, max_new_tokens, temperature, seeds, stop)
         else:
             new_tokens_BL = _greedy(model, processor, batch, max_new_tokens, stop)
@@ -132,4 +149,4 @@ def _sample(
     return torch.stack(new_tokens, dim=1)
 
 
-__all__ = ["generate_text", "cut_at_stop"]
+__all__ = ["generate_text", "generate_from_batch", "cut_at_stop"]
