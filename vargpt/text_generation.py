@@ -1,20 +1,26 @@
 """Batched text generation: Vicuna v1 prompts, left padding, KV cache, greedy or seeded sampling, stop strings.
 
-Greedy decoding is transformers' `generate` (it derives position ids from the attention mask, so left padding
-does not move a prompt's positions). Sampling has its own short loop because `generate` draws every row from one
-random stream: here each request has its own `torch.Generator` seeded with its own seed, so a request's sample
-never depends on its position in the batch or on its neighbours.
+One decoding loop serves greedy decoding and sampling. It drops a row from the batch (and from the KV cache) as
+soon as that row is done, so a batch whose answers end at different steps does not keep computing the finished
+ones, as transformers' `generate` does until the last row ends; greedy answers are the ones `generate` gives.
+Positions come from the attention mask, so left padding does not move a prompt's positions. When sampling, each
+request has its own `torch.Generator` seeded with its own seed, so a request's sample never depends on its
+position in the batch or on its neighbours (`generate` draws every row from one random stream).
 
-Shape legend: B batch, L tokens, V vocabulary.
+Greedy rows stop at a stop string where `generate` would stop them (its StopStringCriteria); samples stop once
+the decoded answer holds one. The two rules differ only at the edges (see `_stop_rule`), and each keeps the
+answers the code gave before it shared this loop.
+
+Shape legend: B batch (the rows still generating), L tokens, V vocabulary.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from PIL import Image
-from transformers import GenerationConfig
+from transformers import StopStringCriteria
 
 from vargpt.modeling_vargpt import VARGPTForConditionalGeneration
 from vargpt.processing_vargpt import EncodedBatch, VARGPTProcessor
@@ -64,89 +70,95 @@ def generate_from_batch(
     num_rows = batch.input_ids.shape[0]
     if seeds is not None and len(seeds) != num_rows:
         raise ValueError(f"got {num_rows} texts but {len(seeds)} seeds; pass one seed per text")
+    if max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens must be 0 or more, but is {max_new_tokens}")
     stop = [s for s in stop if s]
     batch = batch.to(model.device, model.dtype)
+    generators = None
+    if temperature > 0:
+        seeds = list(seeds) if seeds is not None else [0] * num_rows
+        generators = [torch.Generator(device=model.device).manual_seed(int(seed)) for seed in seeds]
+    reached_stop = _stop_rule(processor, stop, batch.input_ids.shape[1], sampling=generators is not None)
     with torch.inference_mode():
-        if temperature > 0:
-            seeds = list(seeds) if seeds is not None else [0] * num_rows
-            new_tokens_BL = _sample(model, processor, batch, max_new_tokens, temperature, seeds, stop)
-        else:
-            new_tokens_BL = _greedy(model, processor, batch, max_new_tokens, stop)
-    return [cut_at_stop(processor.decode(row), stop).strip() for row in new_tokens_BL]
+        new_tokens = _decode(model, batch, max_new_tokens, processor.tokenizer.eos_token_id, reached_stop,
+                             temperature, generators)
+    return [cut_at_stop(processor.decode(tokens), stop).strip() for tokens in new_tokens]
 
 
-def _greedy_config(processor: VARGPTProcessor, max_new_tokens: int, stop: Sequence[str]) -> GenerationConfig:
-    # A complete config, so that settings in the checkpoint's generation_config.json cannot switch on sampling.
-    tokenizer = processor.tokenizer
-    return GenerationConfig(
-        max_new_tokens=max_new_tokens,
-        do_sample=False,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        stop_strings=list(stop) or None,
-    )
+def _stop_rule(
+    processor: VARGPTProcessor, stop: Sequence[str], prompt_length: int, sampling: bool
+) -> Callable[[torch.Tensor], list[bool]] | None:
+    """Which rows of `sequence_BL` (prompts, then the new tokens) have reached a stop string; None without any."""
+    if not stop:
+        return None
+    if sampling:
+        # A stop string in the decoded answer (special tokens skipped, stripped): the rule samples always had.
+        return lambda sequence_BL: [any(s in processor.decode(row[prompt_length:]) for s in stop) for row in sequence_BL]
+    # Greedy rows stop where transformers' `generate` stops them, by its own check, so greedy answers stay
+    # `generate`'s. It also reads the prompt's end, a leading "\n\n" and the text of special tokens (the "a" of
+    # "<image>"), which the decoded answer does not show.
+    criteria = StopStringCriteria(processor.tokenizer, list(stop))
+    return lambda sequence_BL: criteria(sequence_BL, None).tolist()
 
 
-def _greedy(
+def _decode(
     model: VARGPTForConditionalGeneration,
-    processor: VARGPTProcessor,
     batch: EncodedBatch,
     max_new_tokens: int,
-    stop: Sequence[str],
-) -> torch.Tensor:
-    output_BL = model.generate(
-        **batch.model_inputs(),
-        generation_config=_greedy_config(processor, max_new_tokens, stop),
-        tokenizer=processor.tokenizer,  # generate needs it to match stop strings
-    )
-    return output_BL[:, batch.input_ids.shape[1] :]
-
-
-def _sample(
-    model: VARGPTForConditionalGeneration,
-    processor: VARGPTProcessor,
-    batch: EncodedBatch,
-    max_new_tokens: int,
+    eos_token_id: int,
+    reached_stop: Callable[[torch.Tensor], list[bool]] | None,
     temperature: float,
-    seeds: Sequence[int],
-    stop: Sequence[str],
-) -> torch.Tensor:
-    tokenizer = processor.tokenizer
-    device = batch.input_ids.device
-    generators = [torch.Generator(device=device).manual_seed(int(seed)) for seed in seeds]
-    attention_mask_BL = batch.attention_mask
+    generators: list[torch.Generator] | None,
+) -> list[list[int]]:
+    """New token ids of every request, its `</s>` included; greedy when `generators` is None."""
+    prompt_length = batch.input_ids.shape[1]
+    new_tokens: list[list[int]] = [[] for _ in range(batch.input_ids.shape[0])]
+    if max_new_tokens == 0:
+        return new_tokens
+    rows = list(range(len(new_tokens)))  # the request that each batch row answers
+    sequence_BL, attention_mask_BL = batch.input_ids, batch.attention_mask
     # Positions count real tokens only, so a left-padded prompt sits where it would alone.
     position_ids_BL = (attention_mask_BL.cumsum(-1) - 1).clamp(min=0)
     outputs = model(**batch.model_inputs(), position_ids=position_ids_BL, use_cache=True, logits_to_keep=1)
-    finished_B = torch.zeros(len(seeds), dtype=torch.bool, device=device)
-    new_tokens: list[torch.Tensor] = []
-    for _ in range(max_new_tokens):
-        probs_BV = torch.softmax(outputs.logits[:, -1].float() / temperature, dim=-1)
-        # One draw per row from that row's own generator: the batch position never changes a sample.
-        drawn_B = torch.cat([torch.multinomial(probs_BV[i], 1, generator=g) for i, g in enumerate(generators)])
-        next_B = torch.where(finished_B, torch.full_like(drawn_B, tokenizer.pad_token_id), drawn_B)
-        new_tokens.append(next_B)
-        finished_B |= next_B == tokenizer.eos_token_id
-        if stop:
-            so_far_BL = torch.stack(new_tokens, dim=1)
-            for i in (~finished_B).nonzero().flatten().tolist():
-                if any(s in processor.decode(so_far_BL[i]) for s in stop):
-                    finished_B[i] = True
-        if bool(finished_B.all()):
-            break
+    while True:
+        next_B = _next_tokens(outputs.logits[:, -1], temperature, generators)
+        sequence_BL = torch.cat([sequence_BL, next_B[:, None]], dim=1)
+        done = (next_B == eos_token_id).tolist()
+        if sequence_BL.shape[1] - prompt_length == max_new_tokens:
+            done = [True] * len(rows)
+        elif reached_stop is not None:
+            done = [d or s for d, s in zip(done, reached_stop(sequence_BL))]
+        for b in (b for b, d in enumerate(done) if d):
+            new_tokens[rows[b]] = sequence_BL[b, prompt_length:].tolist()
+        keep = [b for b, d in enumerate(done) if not d]
+        if not keep:
+            return new_tokens
+        if len(keep) < len(rows):
+            # Finished rows leave the batch and the KV cache: the next steps compute only the rows still going.
+            keep_B = torch.tensor(keep, device=sequence_BL.device)
+            outputs.cache.batch_select_indices(keep_B)
+            sequence_BL, attention_mask_BL = sequence_BL[keep_B], attention_mask_BL[keep_B]
+            position_ids_BL = position_ids_BL[keep_B]
+            rows = [rows[b] for b in keep]
+            if generators is not None:
+                generators = [generators[b] for b in keep]  # each row keeps drawing from its own generator
         attention_mask_BL = torch.cat([attention_mask_BL, torch.ones_like(attention_mask_BL[:, :1])], dim=1)
         position_ids_BL = position_ids_BL[:, -1:] + 1
         outputs = model(
-            input_ids=next_B[:, None],
+            input_ids=sequence_BL[:, -1:],
             attention_mask=attention_mask_BL,
             position_ids=position_ids_BL,
             cache=outputs.cache,
             use_cache=True,
         )
-    if not new_tokens:
-        return torch.empty(len(seeds), 0, dtype=torch.long, device=device)
-    return torch.stack(new_tokens, dim=1)
+
+
+def _next_tokens(logits_BV: torch.Tensor, temperature: float, generators: list[torch.Generator] | None) -> torch.Tensor:
+    """Greedy: the top token of each row; sampling: one draw per row from that row's own generator."""
+    if generators is None:
+        return logits_BV.argmax(dim=-1)
+    probs_BV = torch.softmax(logits_BV.float() / temperature, dim=-1)
+    return torch.cat([torch.multinomial(probs_V, 1, generator=g) for probs_V, g in zip(probs_BV, generators)])
 
 
 __all__ = ["generate_text", "generate_from_batch", "cut_at_stop"]
