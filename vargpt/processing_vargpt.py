@@ -54,6 +54,14 @@ class EncodedBatch:
         return inputs
 
 
+@dataclass(frozen=True)
+class EncodedRequest:
+    """One request's model inputs before batching: its prompt's token ids (unpadded) and its images' pixels."""
+
+    input_ids: tuple[int, ...]
+    pixel_values: torch.Tensor | None  # (num_images, 3, height, width)
+
+
 class VARGPTProcessor:
     """Prompt template, tokenizer and image processor of a VARGPT checkpoint."""
 
@@ -170,9 +178,41 @@ class VARGPTProcessor:
 
     __call__ = encode_batch
 
+    # -- encoded ahead (a background loader, while the model runs), padded later -------------------------------
+    def encode_requests(
+        self, texts: Sequence[str], images: Sequence[Sequence[Image.Image]] | None = None
+    ) -> list[EncodedRequest]:
+        """`encode_batch` split back into one unpadded EncodedRequest per text (one tokenizer and CLIP call)."""
+        batch = self.encode_batch(texts, images, padding_side="right")
+        lengths = batch.attention_mask.sum(dim=1).tolist()
+        counts = [len(request_images) for request_images in images] if images is not None else [0] * len(texts)
+        pixels = batch.pixel_values.split(counts) if batch.pixel_values is not None else [None] * len(texts)
+        return [
+            EncodedRequest(tuple(batch.input_ids[row, :length].tolist()), pixels[row] if counts[row] else None)
+            for row, length in enumerate(lengths)
+        ]
+
+    def collate(
+        self, requests: Sequence[EncodedRequest], padding_side: Literal["left", "right"] = "left"
+    ) -> EncodedBatch:
+        """Pad encoded requests into one EncodedBatch: the same tensors `encode_batch` gives for them."""
+        if not requests:
+            raise ValueError("collate needs at least one encoded request")
+        pad_id = self.tokenizer.pad_token_id
+        longest = max(len(r.input_ids) for r in requests)
+        input_ids_BL = torch.full((len(requests), longest), pad_id, dtype=torch.long)
+        attention_mask_BL = torch.zeros((len(requests), longest), dtype=torch.long)
+        for row, request in enumerate(requests):
+            width = len(request.input_ids)
+            columns = slice(longest - width, longest) if padding_side == "left" else slice(0, width)
+            input_ids_BL[row, columns] = torch.tensor(request.input_ids, dtype=torch.long)
+            attention_mask_BL[row, columns] = 1
+        pixels = [r.pixel_values for r in requests if r.pixel_values is not None]
+        return EncodedBatch(input_ids_BL, attention_mask_BL, torch.cat(pixels) if pixels else None)
+
     def decode(self, token_ids: Sequence[int] | torch.Tensor) -> str:
         """Token ids -> text with special tokens skipped, stripped."""
         return self.tokenizer.decode(token_ids, skip_special_tokens=True).strip()
 
 
-__all__ = ["VARGPTProcessor", "EncodedBatch", "SYSTEM_PROMPT", "IMAGE_TOKEN"]
+__all__ = ["VARGPTProcessor", "EncodedBatch", "EncodedRequest", "SYSTEM_PROMPT", "IMAGE_TOKEN"]
