@@ -6,7 +6,7 @@ from typing import Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from evals.requests import ChoiceRequest, ImageRequest, TextRequest
+from evals.requests import ChoiceRequest, ImageRequest, Request, TextRequest
 
 
 class NotSupportedByModel(RuntimeError):
@@ -33,4 +33,18 @@ class Adapter(Protocol):
 
     def describe(self) -> dict:
         """Model identity for run.json: id, weights hash, dtype, device."""
+        ...
+
+
+@runtime_checkable
+class PreparesRequests(Protocol):
+    """Optional for an adapter: preprocessing that the background loader runs on each batch, off the model's path.
+
+    `prepare` gets a batch's requests with their images decoded and returns them, in order, with `inputs` filled
+    in (tokens, pixel values); the batch methods then only pad and stack. When `prepare` fails, the batch goes on
+    unprepared, so the batch method meets the problem itself and records it for the document it concerns.
+    """
+
+    def prepare(self, requests: Sequence[Request]) -> list[Request]:
+        """The requests with the model inputs they will need attached (unchanged where there is nothing to do)."""
         ...

@@ -1,7 +1,8 @@
 """A background thread that turns documents into ready batches while the model runs the current one.
 
-It reads documents, builds their requests (per-document seeds from `doc_seed`), decodes images, and
-hands over batches through a small queue, so decoding and preprocessing overlap the model. Text
+It reads documents, builds their requests (per-document seeds from `doc_seed`), decodes images, runs the
+adapter's own preprocessing (`prepare`: tokens, pixel values) when it has one, and hands over batches
+through a small queue, so decoding and preprocessing overlap the model. Text
 requests are sorted by length (longest first) within a window of batches: less padding per batch,
 and an out-of-memory error shows up on the first batch rather than the last. A document that cannot
 be read, built or decoded comes out as a failed item, which the runner records as an error.
@@ -13,7 +14,7 @@ import dataclasses
 import queue
 import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,7 @@ from evals.task_api import Task
 
 WINDOW_BATCHES = 16  # batches read ahead and sorted together
 QUEUE_BATCHES = 2  # batches decoded ahead of the model
+Prepare = Callable[[Sequence[Request]], list[Request]]  # an adapter's `prepare` (evals.adapter.PreparesRequests)
 
 
 @dataclass
@@ -86,6 +88,23 @@ def decode_images(item: PreparedDoc) -> PreparedDoc:
     return dataclasses.replace(item, request=dataclasses.replace(request, load_images=_Preloaded(images)))
 
 
+def prepare_batch(batch: list[PreparedDoc], prepare: Prepare | None) -> list[PreparedDoc]:
+    """The batch with its requests preprocessed by the adapter; unchanged when there is nothing to do or it fails."""
+    ready = [i for i, item in enumerate(batch) if item.error is None and item.request is not None]
+    if prepare is None or not ready:
+        return batch
+    try:
+        requests = prepare([batch[i].request for i in ready])
+    except Exception:  # the adapter's batch call meets the same problem and records it per document
+        return batch
+    if len(requests) != len(ready):
+        return batch
+    prepared = list(batch)
+    for i, request in zip(ready, requests):
+        prepared[i] = dataclasses.replace(batch[i], request=request)
+    return prepared
+
+
 def plan_batches(items: list[PreparedDoc], batch_size: int, sort_by_length: bool) -> list[list[PreparedDoc]]:
     """Cut built items into batches; text ones sorted longest first (stable, so ties keep plan order)."""
     if sort_by_length:
@@ -99,6 +118,7 @@ def iter_batches(
     work: Sequence[tuple[int, str]],
     batch_size: int,
     run_seed: int,
+    prepare: Prepare | None = None,
 ) -> Iterator[list[PreparedDoc]]:
     """Batches of prepared documents for (index, doc id) pairs, in the calling thread."""
     window = batch_size * WINDOW_BATCHES
@@ -106,7 +126,7 @@ def iter_batches(
     for start in range(0, len(work), window):
         built = [build_item(task, docs, i, d, run_seed) for i, d in work[start : start + window]]
         for batch in plan_batches(built, batch_size, sort_by_length):
-            yield [decode_images(item) for item in batch]
+            yield prepare_batch([decode_images(item) for item in batch], prepare)
 
 
 class BatchLoader:
@@ -115,11 +135,17 @@ class BatchLoader:
     _DONE = object()
 
     def __init__(
-        self, task: Task, docs: Sequence[Any], work: Sequence[tuple[int, str]], batch_size: int, run_seed: int
+        self,
+        task: Task,
+        docs: Sequence[Any],
+        work: Sequence[tuple[int, str]],
+        batch_size: int,
+        run_seed: int,
+        prepare: Prepare | None = None,
     ):
         self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_BATCHES)
         self._stop = threading.Event()
-        self._source = iter_batches(task, docs, work, batch_size, run_seed)
+        self._source = iter_batches(task, docs, work, batch_size, run_seed, prepare)
         self._thread = threading.Thread(target=self._fill, name=f"batch-loader-{task.name}", daemon=True)
         self._thread.start()
 

@@ -136,8 +136,22 @@ def repair_torn_tail(path: Path) -> int:
     return size - keep
 
 
+@dataclass(frozen=True)
+class EncodedWrite:
+    """One batch's records ready to write: its JSONL text, and its arrays with the npz name the lines point at."""
+
+    lines: str
+    arrays_name: str | None = None
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+
+
 class RecordWriter:
-    """Appends one worker's records of one task; every `append` is durable when it returns."""
+    """Appends one worker's records of one task; every `append` is durable when it returns.
+
+    `append` = `encode` (CPU work: JSON lines) + `write` (I/O: npz, lines, fsync). The runner encodes on the
+    model's thread and writes on a writer thread: a writer thread running Python (JSON) takes the GIL from the
+    model in many small slices, which costs the model far more than the encoding itself.
+    """
 
     def __init__(self, run_dir: Path, task_name: str, rank: int):
         self.dir = records_dir(run_dir, task_name)
@@ -152,15 +166,10 @@ class RecordWriter:
 
     def append(self, records: Sequence[Record]) -> None:
         """Write a batch: its arrays to one new npz (atomically), then its lines; flush and fsync."""
-        refs = self._write_arrays(records)
-        text = "".join(record_to_line(r, refs.get(i)) for i, r in enumerate(records))
-        with open(self.path, "a", encoding="ascii") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
+        self.write(self.encode(records))
 
-    def _write_arrays(self, records: Sequence[Record]) -> dict[int, dict[str, list[str]]]:
-        """Store every record's arrays in one npz; returns per record index {name: [file, key]}."""
+    def encode(self, records: Sequence[Record]) -> EncodedWrite:
+        """A batch's JSON lines and arrays; reserves the npz name when there are arrays. Writes nothing."""
         payload: dict[str, np.ndarray] = {}
         refs: dict[int, dict[str, list[str]]] = {}
         name = f"worker-{self.rank}-{self._next_seq:06d}.npz"
@@ -169,17 +178,25 @@ class RecordWriter:
                 key = f"{i}.{array_name}"
                 payload[key] = np.asarray(array)
                 refs.setdefault(i, {})[array_name] = [name, key]
-        if not payload:
-            return refs
-        final = self.dir / name
-        partial = self.dir / (name + ".partial")
-        with open(partial, "wb") as handle:
-            np.savez(handle, **payload)
+        if payload:
+            self._next_seq += 1
+        lines = "".join(record_to_line(r, refs.get(i)) for i, r in enumerate(records))
+        return EncodedWrite(lines, name if payload else None, payload)
+
+    def write(self, encoded: EncodedWrite) -> None:
+        """Store an encoded batch: arrays to their npz (atomically), then the lines; flush and fsync each."""
+        if encoded.arrays_name is not None:
+            final = self.dir / encoded.arrays_name
+            partial = self.dir / (encoded.arrays_name + ".partial")
+            with open(partial, "wb") as handle:
+                np.savez(handle, **encoded.arrays)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(partial, final)
+        with open(self.path, "a", encoding="ascii") as handle:
+            handle.write(encoded.lines)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(partial, final)
-        self._next_seq += 1
-        return refs
 
 
 def record_files(task_dir: Path) -> list[Path]:

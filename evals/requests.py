@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Union
+from typing import Any, Callable, Union
 
 from PIL import Image
 
@@ -29,6 +29,8 @@ class TextRequest:
     temperature: float = 0.0
     seed: int = 0
     target: str | None = None  # the gold answer; read only by the oracle adapter and the logs
+    # Model inputs the adapter built ahead of the batch (`prepare`, on the loader thread); opaque to the harness.
+    inputs: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

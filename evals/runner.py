@@ -223,11 +223,13 @@ def run_task_shard(
     # error surfaces one batch later. Leaving the block (also on an error) waits for the write in flight.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="record-writer") as write_pool:
         in_flight: tuple[Future, int] | None = None
-        for batch in BatchLoader(plan.task, docs, work, run_plan.config.batch_size, run_plan.config.seed):
+        prepare = getattr(adapter, "prepare", None)  # evals.adapter.PreparesRequests, optional
+        for batch in BatchLoader(plan.task, docs, work, run_plan.config.batch_size, run_plan.config.seed, prepare):
             records = process_batch(adapter, plan.task, batch)
             if in_flight is not None:
                 done += _wait_written(in_flight, plan.task.name, progress)
-            in_flight = (write_pool.submit(writer.append, records), len(records))
+            # Encoded here, written there: the writer thread then runs almost no Python (see RecordWriter).
+            in_flight = (write_pool.submit(writer.write, writer.encode(records)), len(records))
         if in_flight is not None:
             done += _wait_written(in_flight, plan.task.name, progress)
     return done

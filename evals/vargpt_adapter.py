@@ -4,12 +4,15 @@ The runner hands over batches; this adapter groups each batch by identical gener
 `vargpt` call per group, since a call has one max_new_tokens / stop / temperature, or one cfg / top-k /
 top-p) and puts the answers back in request order. The chat template is applied inside `vargpt`
 (the processor), never in tasks. `trust_remote_code` is never used: the model code is this package's.
+`prepare` (run by the background loader on the next batch) templates, tokenises and CLIP-preprocesses text
+requests ahead of their turn, so the model's thread only pads and stacks.
 
 Shapes: B batch, C channels, H/W pixels.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -19,7 +22,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from evals.requests import ChoiceRequest, ImageRequest, TextRequest
+from evals.requests import ChoiceRequest, ImageRequest, Request, TextRequest
 
 R = TypeVar("R")
 DTYPES = {"float32": "float32", "float16": "float16", "bfloat16": "bfloat16"}
@@ -120,20 +123,37 @@ class VargptAdapter:
         )
         return cls(model, processor, {**identity, "device": device}, device)
 
+    def prepare(self, requests: Sequence[Request]) -> list[Request]:
+        """Text requests with their prompts encoded and images preprocessed (`inputs`), in one processor call."""
+        from vargpt.processing_vargpt import EncodedRequest
+
+        texts = [i for i, r in enumerate(requests) if isinstance(r, TextRequest) and not isinstance(r.inputs, EncodedRequest)]
+        prepared = list(requests)
+        if texts:
+            encoded = self.processor.encode_requests(
+                [requests[i].text for i in texts], [list(requests[i].load_images()) for i in texts]
+            )
+            for i, inputs in zip(texts, encoded):
+                prepared[i] = dataclasses.replace(requests[i], inputs=inputs)
+        return prepared
+
     def generate_text(self, requests: Sequence[TextRequest]) -> list[str]:
-        """Answers, one `vargpt.generate_text` call per (max_new_tokens, stop, temperature) group."""
-        import vargpt
+        """Answers, one `vargpt` generation call per (max_new_tokens, stop, temperature) group."""
+        from vargpt.processing_vargpt import EncodedRequest
+        from vargpt.text_generation import generate_from_batch
 
         answers: list[str] = [""] * len(requests)
         for (max_new_tokens, stop, temperature), indices in grouped(
             requests, lambda r: (r.max_new_tokens, tuple(r.stop), float(r.temperature))
         ):
             chosen = [requests[i] for i in indices]
-            outputs = vargpt.generate_text(
+            # Requests the loader prepared are only padded here; the others are encoded now.
+            if not all(isinstance(r.inputs, EncodedRequest) for r in chosen):
+                chosen = self.prepare(chosen)
+            outputs = generate_from_batch(
                 self.model,
                 self.processor,
-                [r.text for r in chosen],
-                [list(r.load_images()) for r in chosen],
+                self.processor.collate([r.inputs for r in chosen], padding_side="left"),
                 max_new_tokens=max_new_tokens,
                 stop=stop,
                 temperature=temperature,
