@@ -4,16 +4,16 @@
 
 Times, interleaved per repeat: the adapter alone on the prepared batches (as `evals bench` does), the run loop
 with its steps timed (documents loaded, wait for the first batch, batches processed, the rest: loader hand-overs
-and the last write), and the run loop with the demo parquet read given a `datasets` fingerprint (so `datasets`
-does not hash the whole table on every load), the fix proposed for tasks/datasets_io.py. The instrumentation
-wraps functions in this process only; the repository's code is not changed.
+and the last write), and the run loop with the batch loader run in the model's thread instead of its background
+thread (what the thread gains or costs: on a model that holds the GIL, as the tiny one on a CPU does, a thread
+cannot overlap Python work). The instrumentation wraps functions in this process only; the repository's code is
+not changed.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
-import hashlib
 import statistics
 import sys
 import time
@@ -23,26 +23,24 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import datasets
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from evals import runner
+from evals.batch_loader import iter_batches
 from evals.bench import RUN_TEXT_TASKS, BenchConfig, load_adapter
 from evals.bench_run import planned_run, shard_batches, time_direct, time_run_loop, warm_up
 from evals.registry import discover
-from tasks import datasets_io
 
 STEPS = collections.defaultdict(float)
 _started: dict[str, float] = {}
 
 
-def read_with_fingerprint(folder: Path, config: str | None, split: str) -> datasets.Dataset:
-    """`_read_parquet_split` with a fingerprint from the files' paths, sizes and times (no table hashing)."""
-    files = sorted((folder / (config or datasets_io.DEFAULT_CONFIG)).glob(f"{split}-*.parquet"))
-    table = pa.concat_tables([pq.read_table(f) for f in files])
-    key = "|".join(f"{f}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files)
-    return datasets.Dataset(datasets.table.InMemoryTable(table), fingerprint=hashlib.sha256(key.encode()).hexdigest()[:16])
+class LoaderInThisThread:
+    """`BatchLoader`'s interface over `iter_batches` in the calling thread: no overlap, no hand-overs."""
+
+    def __init__(self, *args):
+        self._batches = iter_batches(*args)
+
+    def __iter__(self):
+        return self._batches
 
 
 def instrument() -> None:
@@ -91,7 +89,6 @@ def main() -> None:
     with planned_run("tiny", RUN_TEXT_TASKS, args.batch_size, ("cpu",), None) as plan:
         warm_up(adapter, plan)
     rows: dict[str, list[float]] = collections.defaultdict(list)
-    read_as_is = datasets_io._read_parquet_split
     for _ in range(args.repeats):
         with planned_run("tiny", RUN_TEXT_TASKS, args.batch_size, ("cpu",), None) as plan:
             direct = time_direct(adapter, shard_batches(plan), "cpu")
@@ -103,10 +100,10 @@ def main() -> None:
             rows[f"  {step}"].append(STEPS[step])
         rest = STEPS["run_task_shard"] - STEPS["wait for the first batch"] - STEPS["process batches (adapter, scoring)"]
         rows["  rest (loader hand-overs, last write)"].append(rest)
-        datasets_io._read_parquet_split = read_with_fingerprint
+        runner.BatchLoader, background = LoaderInThisThread, runner.BatchLoader
         with planned_run("tiny", RUN_TEXT_TASKS, args.batch_size, ("cpu",), None) as plan:
-            rows["run loop, parquet read with a fingerprint"].append(time_run_loop(adapter, plan, "cpu").seconds)
-        datasets_io._read_parquet_split = read_as_is
+            rows["run loop, batches loaded in the model's thread"].append(time_run_loop(adapter, plan, "cpu").seconds)
+        runner.BatchLoader = background
     direct_s = statistics.median(rows["adapter alone (+ scoring)"])
     print(f"batch size {args.batch_size}, {args.repeats} repeats, tasks {', '.join(RUN_TEXT_TASKS)} (demo)")
     print("| step | median s | adapter alone / this |")
