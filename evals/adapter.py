@@ -43,7 +43,12 @@ class PreparesRequests(Protocol):
     `prepare` gets a batch's requests with their images decoded and returns them, in order, with `inputs` filled
     in (tokens, pixel values); the batch methods then only pad and stack. When `prepare` fails, the batch goes on
     unprepared, so the batch method meets the problem itself and records it for the document it concerns.
+    The loader calls it only when `prepare_ahead` is true: a model that waits on an accelerator releases the GIL
+    and the loader's work overlaps it; a small model on the CPU holds the GIL, and the same work on a second
+    thread only adds contention (bench/RESULTS.md measures it).
     """
+
+    prepare_ahead: bool
 
     def prepare(self, requests: Sequence[Request]) -> list[Request]:
         """The requests with the model inputs they will need attached (unchanged where there is nothing to do)."""

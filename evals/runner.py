@@ -223,7 +223,8 @@ def run_task_shard(
     # error surfaces one batch later. Leaving the block (also on an error) waits for the write in flight.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="record-writer") as write_pool:
         in_flight: tuple[Future, int] | None = None
-        prepare = getattr(adapter, "prepare", None)  # evals.adapter.PreparesRequests, optional
+        # evals.adapter.PreparesRequests, optional: the loader thread preprocesses where that overlaps the model.
+        prepare = adapter.prepare if getattr(adapter, "prepare_ahead", False) else None
         for batch in BatchLoader(plan.task, docs, work, run_plan.config.batch_size, run_plan.config.seed, prepare):
             records = process_batch(adapter, plan.task, batch)
             if in_flight is not None:

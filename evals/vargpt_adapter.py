@@ -4,8 +4,8 @@ The runner hands over batches; this adapter groups each batch by identical gener
 `vargpt` call per group, since a call has one max_new_tokens / stop / temperature, or one cfg / top-k /
 top-p) and puts the answers back in request order. The chat template is applied inside `vargpt`
 (the processor), never in tasks. `trust_remote_code` is never used: the model code is this package's.
-`prepare` (run by the background loader on the next batch) templates, tokenises and CLIP-preprocesses text
-requests ahead of their turn, so the model's thread only pads and stacks.
+`prepare` templates, tokenises and CLIP-preprocesses text requests; on an accelerator the background loader
+runs it on the next batch, so the model's thread only pads and stacks.
 
 Shapes: B batch, C channels, H/W pixels.
 """
@@ -111,6 +111,9 @@ class VargptAdapter:
         self.identity = identity
         self.device = device
         self.name = identity["id"]
+        # On an accelerator the loader thread encodes the next batch while this one runs; on the CPU the
+        # model holds the GIL, so encoding stays in the batch call (evals.adapter.PreparesRequests).
+        self.prepare_ahead = not str(device).startswith("cpu")
 
     @classmethod
     def load(cls, model_id: str, device: str, dtype: str, allow_pickle: bool = False) -> VargptAdapter:

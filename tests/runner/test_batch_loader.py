@@ -8,6 +8,8 @@ import json
 import threading
 import time
 
+import pytest
+
 from evals.batch_loader import BatchLoader, iter_batches
 from evals.config import RunConfig
 from evals.launch import execute_run
@@ -76,22 +78,24 @@ def test_the_loader_runs_the_adapters_prepare_on_its_own_thread(fake_tasks):
 class PreparingOracle(OracleAdapter):
     """The oracle with a `prepare` step; remembers what each text request carried into generate_text."""
 
-    def __init__(self):
+    def __init__(self, prepare_ahead: bool):
         super().__init__()
+        self.prepare_ahead = prepare_ahead
         self.seen: list = []
 
     def prepare(self, requests):
         return [dataclasses.replace(r, inputs=f"ready:{r.doc_id}") if isinstance(r, TextRequest) else r for r in requests]
 
     def generate_text(self, requests):
-        self.seen.extend(r.inputs for r in requests)
+        self.seen.extend((r.doc_id, r.inputs) for r in requests)
         return super().generate_text(requests)
 
 
-def test_a_run_hands_the_adapter_requests_it_prepared(tmp_path, fake_tasks):
-    adapter = PreparingOracle()
+@pytest.mark.parametrize("prepare_ahead", [True, False])
+def test_a_run_hands_the_adapter_requests_prepared_only_when_it_asks(tmp_path, fake_tasks, prepare_ahead):
+    adapter = PreparingOracle(prepare_ahead)
     config = RunConfig(tasks=("fake_qa",), model="oracle", output=tmp_path / "run", batch_size=4)
     run_dir = execute_run(config, registry_from_tasks(fake_tasks.TASKS), adapter)
     results = json.loads((run_dir / "results.json").read_text())["tasks"]["fake_qa"]
     assert len(adapter.seen) == results["num_docs"] - results["num_errors"] > 0
-    assert all(inputs and inputs.startswith("ready:") for inputs in adapter.seen)
+    assert all(inputs == (f"ready:{doc_id}" if prepare_ahead else None) for doc_id, inputs in adapter.seen)

@@ -101,3 +101,9 @@ def test_weights_hash_follows_the_weight_bytes(tmp_path, monkeypatch):
     assert weights_hash(tmp_path) == first
     (tmp_path / "model.safetensors").write_bytes(b"other weights")
     assert weights_hash(tmp_path) != first
+
+
+def test_requests_are_prepared_ahead_only_on_an_accelerator(tiny_adapter):
+    # On the CPU the tiny model holds the GIL: a loader thread encoding beside it only adds contention.
+    assert tiny_adapter.prepare_ahead is False
+    assert VargptAdapter(model=None, processor=None, identity={"id": "x"}, device="cuda:1").prepare_ahead is True
