@@ -56,12 +56,13 @@ def overhead_table(results: dict[str, Any]) -> str:
     """evals run worker loop vs adapter alone, per task kind and batch size."""
     rows = [[f"{r['kind']} {r['workload']}", r["batch_size"], r["docs"], r["adapter_docs_per_s"],
              r["adapter_scoring_docs_per_s"], r["run_docs_per_s"], r["run_vs_adapter"],
-             f"{(1 - r['run_vs_adapter']) * 100:.1f}%", r["run_vs_adapter_scoring"], r["run_vs_direct_cpu"]]
+             f"{(1 - r['run_vs_adapter']) * 100:.1f}%", r["run_vs_adapter_scoring"], r["run_vs_direct_cpu"],
+             r.get("task_setup_s"), r.get("run_vs_adapter_after_setup")]
             for r in results.get("overhead", {}).get("rows", [])]
     fixed = results.get("overhead", {}).get("fixed_costs") or {}
     text = markdown_table(["workload", "batch", "docs", "adapter docs/s", "adapter+scoring docs/s",
                            "evals run docs/s", "run/adapter", "overhead", "run/(adapter+scoring)",
-                           "CPU s direct/run"], rows)
+                           "CPU s direct/run", "opening the tasks s", "run/adapter without opening"], rows)
     if fixed:
         text += "fixed costs (s): " + ", ".join(f"{k} {v}" for k, v in fixed.items()) + "\n"
     return text

@@ -95,6 +95,14 @@ def shard_batches(plan: RunPlan, rank: int = 0) -> list[tuple[Task, list[Prepare
     return batches
 
 
+def time_task_setup(plan: RunPlan) -> float:
+    """Seconds to open every planned task's documents (`load_docs`), as the run loop does once per task."""
+    start = time.perf_counter()
+    for task_plan in plan.tasks:
+        task_plan.task.load_docs(plan.source)
+    return time.perf_counter() - start
+
+
 @dataclass(frozen=True)
 class DirectTiming:
     """Seconds in the adapter and in the task scorers for one pass over a list of batches."""
