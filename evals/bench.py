@@ -251,10 +251,22 @@ def rates_by_batch_size(method: Callable[[list], list], requests_for: Callable[[
 
 
 def text_section(adapter, config: BenchConfig) -> dict[str, Any]:
-    """generate_text documents/s per batch size on GQA-shaped requests."""
+    """generate_text documents/s per batch size on GQA-shaped requests; at the largest batch size also with the
+    requests prepared beforehand (what the loader takes off the model's path where `prepare_ahead` is on)."""
     pool, source = text_requests(max(config.items(b) for b in config.batch_sizes), config.seed)
     rows = rates_by_batch_size(adapter.generate_text, lambda b: pool[: config.items(b)], config, "docs")
-    return {"requests": source, "max_new_tokens": pool[0].max_new_tokens, "rows": rows}
+    section = {"requests": source, "max_new_tokens": pool[0].max_new_tokens, "rows": rows}
+    if hasattr(adapter, "prepare"):
+        b = config.max_batch
+        prepared = adapter.prepare(pool[: config.items(b)])
+        in_batches(adapter.generate_text, prepared[:b], b)
+        timing = time_repeats(lambda: in_batches(adapter.generate_text, prepared, b), len(prepared),
+                              config.repeats, config.device)
+        unprepared = next(r["docs_per_s"] for r in rows if r["batch_size"] == b)
+        section["prepared_ahead"] = {"batch_size": b, **timing.to_json("docs"),
+                                     "preprocessing_share": round(1 - unprepared / timing.rate, 4),
+                                     "adapter_prepares_ahead": bool(getattr(adapter, "prepare_ahead", False))}
+    return section
 
 
 def image_section(adapter, config: BenchConfig) -> dict[str, Any]:

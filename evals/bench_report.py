@@ -82,6 +82,12 @@ def split_table(results: dict[str, Any]) -> str:
 def misc_table(results: dict[str, Any]) -> str:
     """Inception throughput, workers, FLOPs, MFU and the projected FID run."""
     rows = []
+    ahead = results.get("text", {}).get("prepared_ahead")
+    if ahead:
+        rows.append([f"text at batch {ahead['batch_size']}, requests prepared beforehand",
+                     f"{ahead['docs_per_s']:.2f} docs/s: tokenising and CLIP preprocessing are "
+                     f"{ahead['preprocessing_share']:.1%} of the batch call (the loader does them "
+                     f"{'ahead on this device' if ahead['adapter_prepares_ahead'] else 'only on an accelerator'})"])
     if "inception" in results:
         i = results["inception"]
         rows.append(["Inception features", f"{i['images_per_s']:.2f} images/s ({i['weights']})"])
