@@ -152,7 +152,8 @@ class DocRows(Sequence[dict]):
         chunk = self._chunk
         if chunk[0] != number:
             start = number * self.CHUNK_ROWS
-            chunk = self._chunk = (number, self._table[self._rows[start : start + self.CHUNK_ROWS]].to_pylist())
+            columns = self._table[self._rows[start : start + self.CHUNK_ROWS]].to_pydict()  # twice as fast as to_pylist
+            chunk = self._chunk = (number, [dict(zip(columns, values)) for values in zip(*columns.values())])
         row = dict(chunk[1][offset])  # a copy: callers may edit their row
         if self._extend is not None:
             row.update(self._extend(row))

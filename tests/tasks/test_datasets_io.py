@@ -13,7 +13,7 @@ import pytest
 
 from evals.task_api import DataSource
 from tasks import gqa, mmbench, pope, seed
-from tasks.datasets_io import DEMO_DIR, CorruptImage, DatasetUnavailable, image_loader
+from tasks.datasets_io import DEMO_DIR, CorruptImage, DatasetUnavailable, DocRows, image_loader
 
 DEMO = DataSource(kind="demo")
 
@@ -164,3 +164,20 @@ def test_a_snapshot_split_is_memory_mapped_and_images_stay_undecoded(hf_cache):
     # Only the scored split was converted: no arrow file for `adversarial` or `popular`.
     converted = [p.name for p in (hf_cache / "hf-cache").rglob("*.arrow")]
     assert converted and all("random" in name for name in converted)
+
+
+def test_doc_rows_read_in_chunks_equal_the_datasets_rows():
+    # 150 rows cross two chunk boundaries (64 rows each); nested columns convert as `datasets` converts them.
+    dataset = datasets.Dataset.from_dict(
+        {"id": list(range(150)), "question": [f"q{i}" for i in range(150)], "tags": [[{"k": i}] for i in range(150)]}
+    )
+    rows = DocRows(dataset)
+    assert [rows[i] for i in range(150)] == dataset.to_list()
+    assert rows[-1]["id"] == 149 and rows[64]["question"] == "q64"
+    with pytest.raises(IndexError):
+        rows[150]
+    edited = rows[3]
+    edited["id"] = -1
+    assert rows[3]["id"] == 3  # each read is a copy
+    picked = DocRows(dataset, rows=[140, 2, 70, 2], extend=lambda row: {"double": row["id"] * 2})
+    assert [(r["id"], r["double"]) for r in picked] == [(140, 280), (2, 4), (70, 140), (2, 4)]
