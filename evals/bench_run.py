@@ -18,7 +18,7 @@ import queue
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -187,6 +187,22 @@ def collect_reports(processes: Sequence[Any], results: Any) -> list[tuple]:
     return reports
 
 
+def run_spawned(target: Callable[..., None], args_per_process: Sequence[tuple]) -> list[tuple]:
+    """Spawn one process per args tuple as `target(*args, barrier, results)` (one barrier for all), collect one
+    report from each, then join them; a process still alive 30 s after the reports (or an error) is terminated."""
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(len(args_per_process)), context.Queue()
+    processes = [context.Process(target=target, args=(*args, barrier, results)) for args in args_per_process]
+    for process in processes:
+        process.start()
+    try:
+        return collect_reports(processes, results)
+    finally:
+        for process in processes:
+            process.join(timeout=30)
+            if process.is_alive():
+                process.terminate()
+
 
 def _timed_worker(rank: int, plan: RunPlan, threads: int, barrier: Any, results: Any) -> None:
     """A spawned worker: load, warm up, wait for the others, then time its share of the run."""
@@ -211,21 +227,8 @@ def time_workers(model: str, tasks: Sequence[str], batch_size: int, num_workers:
     Each worker loads its model and warms up before a barrier; the clock runs from the barrier to the last
     worker's last record, so process start and model load (reported by the caller as fixed costs) stay out.
     """
-    context = multiprocessing.get_context("spawn")
     with planned_run(model, tasks, batch_size, ("cpu",) * num_workers, limit) as plan:
-        barrier = context.Barrier(num_workers)
-        results = context.Queue()
-        processes = [context.Process(target=_timed_worker, args=(rank, plan, threads, barrier, results))
-                     for rank in range(num_workers)]
-        for process in processes:
-            process.start()
-        try:
-            reports = collect_reports(processes, results)
-        finally:
-            for process in processes:
-                process.join(timeout=30)
-                if process.is_alive():
-                    process.terminate()
+        reports = run_spawned(_timed_worker, [(rank, plan, threads) for rank in range(num_workers)])
     failed = [r for r in reports if r[0] != "ok"]
     if failed:
         raise RuntimeError(f"bench worker {failed[0][1]} failed: {failed[0][2]}")
@@ -251,16 +254,7 @@ def _spin(units: int, threads: int, barrier: Any, results: Any) -> None:
 
 def time_spin(units: int, processes: int, threads: int) -> float:
     """Seconds for `processes` spawned processes to do `units` matrix products each (barrier to last finish)."""
-    context = multiprocessing.get_context("spawn")
-    barrier, results = context.Barrier(processes), context.Queue()
-    workers = [context.Process(target=_spin, args=(units, threads, barrier, results)) for _ in range(processes)]
-    for worker in workers:
-        worker.start()
-    try:
-        spans = collect_reports(workers, results)
-    finally:
-        for worker in workers:
-            worker.join(timeout=30)
+    spans = run_spawned(_spin, [(units, threads)] * processes)
     return max(end for _, end in spans) - min(start for start, _ in spans)
 
 
