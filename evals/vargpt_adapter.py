@@ -130,13 +130,15 @@ class VargptAdapter:
         """Text requests with their prompts encoded and images preprocessed (`inputs`), in one processor call."""
         from vargpt.processing_vargpt import EncodedRequest
 
-        texts = [i for i, r in enumerate(requests) if isinstance(r, TextRequest) and not isinstance(r.inputs, EncodedRequest)]
+        unencoded = [
+            i for i, r in enumerate(requests) if isinstance(r, TextRequest) and not isinstance(r.inputs, EncodedRequest)
+        ]
         prepared = list(requests)
-        if texts:
+        if unencoded:
             encoded = self.processor.encode_requests(
-                [requests[i].text for i in texts], [list(requests[i].load_images()) for i in texts]
+                [requests[i].text for i in unencoded], [list(requests[i].load_images()) for i in unencoded]
             )
-            for i, inputs in zip(texts, encoded):
+            for i, inputs in zip(unencoded, encoded):
                 prepared[i] = dataclasses.replace(requests[i], inputs=inputs)
         return prepared
 
