@@ -37,6 +37,7 @@ from vargpt.checkpoint_files import (
     read_config_dict,
     safetensors_shapes,
 )
+from vargpt.checkpoint_location import locate_checkpoint
 from vargpt.configuration_vargpt import VARGPTConfig
 from vargpt.var_config import VARConfig
 from vargpt.var_decoder import VARDecoder
@@ -116,7 +117,7 @@ class VARGPTForConditionalGeneration(VARGPTPreTrainedModel, GenerationMixin):
         torch_dtype: torch.dtype | None = None,
         **kwargs,
     ) -> VARGPTForConditionalGeneration:
-        """Load a checkpoint (folder, "tiny" or hub id) after checking its files; problems raise ModelLoadError.
+        """Load a checkpoint (folder or hub id) after checking its files; problems raise ModelLoadError.
 
         The folder is checked before any weight is read: config.json's model_type, every shard of the index,
         and every tensor name and shape against a meta-device model of the config (a one-line error names the
@@ -124,14 +125,12 @@ class VARGPTForConditionalGeneration(VARGPTPreTrainedModel, GenerationMixin):
         PreTrainedModel.from_pretrained reads the weights; its key names are the released (transformers 4.46)
         ones, with no renaming. `torch_dtype` is accepted as the old name of `dtype`.
         """
-        from vargpt.loading import resolve_checkpoint  # loading imports this module
-
         if kwargs.pop("trust_remote_code", False):
             raise ValueError("VARGPT never runs remote code; drop trust_remote_code")
         if torch_dtype is not None:
             kwargs.setdefault("dtype", torch_dtype)
         want_info = kwargs.pop("output_loading_info", False)
-        folder = resolve_checkpoint(pretrained_model_name_or_path, allow_pickle=allow_pickle)
+        folder = locate_checkpoint(pretrained_model_name_or_path, allow_pickle=allow_pickle)
         config = kwargs.pop("config", None) or _read_config(folder)
         use_safetensors = has_safetensors(folder)
         if use_safetensors:
