@@ -55,7 +55,7 @@ for name in ("torch", "transformers", "tokenizers", "datasets", "pyarrow", "torc
         print(name, importlib.import_module(name).__version__)
     except Exception as error:  # reported; the bench falls back where it can (datasets: synthetic GQA-shaped requests)
         print(name, "MISSING", type(error).__name__, error)
-import evals.bench  # noqa: F401  (fails here, in seconds, rather than after the model is built)
+import evals.bench.command  # noqa: F401  (fails here, in seconds, rather than after the model is built)
 print("cuda", torch.cuda.is_available(), torch.cuda.get_device_name() if torch.cuda.is_available() else "")
 PY
 

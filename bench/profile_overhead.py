@@ -23,10 +23,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from evals import runner
-from evals.batch_loader import iter_batches
-from evals.bench import RUN_TEXT_TASKS, BenchConfig, load_adapter
-from evals.bench_run import planned_run, shard_batches, time_direct, time_run_loop, warm_up
+from evals.run import runner
+from evals.run.batch_loader import iter_batches
+from evals.bench.command import RUN_TEXT_TASKS, BenchConfig, load_adapter
+from evals.bench.workers import planned_run, shard_batches, time_direct, time_run_loop, warm_up
 from evals.registry import discover
 
 STEPS = collections.defaultdict(float)

@@ -2,7 +2,7 @@
 
 Each subcommand is two small functions: `add_<name>_arguments(parser)` and a handler
 `(args) -> exit status`. `COMMANDS` lists them; a new subcommand is one more entry there (the results
-commands live in evals/results_cli.py and are wired the same way).
+commands live in evals/report/commands.py and are wired the same way).
 """
 
 from __future__ import annotations
@@ -14,46 +14,18 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from evals.adapter import NotSupportedByModel
 from evals.config import DEFAULT_BATCH_SIZE, DEFAULT_MODEL, DTYPES, GenerationConfig, RunConfig, parse_gen_kwargs
-from evals.errors import HarnessError, UsageError
-from evals.task_api import TaskOptionError
+from evals.errors import HarnessError, UsageError, exit_code_of, one_line_error
 
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[argparse.Namespace], int]
-
-# Error types of other packages that are the user's to fix; looked up only if their module was
-# imported (an error of that type can only exist then), so the CLI never imports them itself.
-FOREIGN_ERRORS = (
-    ("vargpt.checkpoint_files", "ModelLoadError"),
-    ("tasks.datasets_io", "DatasetUnavailable"),
-)
-
 
 class OneLineParser(argparse.ArgumentParser):
     """argparse that raises UsageError (one line, exit 2) instead of printing usage and exiting."""
 
     def error(self, message: str):  # type: ignore[override]
         raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
-
-
-def one_line_error(error: BaseException) -> str | None:
-    """The one-line message of an error the user can fix, or None for a bug (which keeps its traceback)."""
-    known: list[type] = [HarnessError, TaskOptionError, NotSupportedByModel]
-    for module_name, attr in FOREIGN_ERRORS:
-        found = getattr(sys.modules.get(module_name), attr, None)
-        if isinstance(found, type):
-            known.append(found)
-    if not isinstance(error, tuple(known)):
-        return None
-    text = " ".join(str(error).split()) or type(error).__name__
-    return text
-
-
-def exit_code_of(error: BaseException) -> int:
-    """2 for bad input; a HarnessError subclass may say otherwise (1 for a crashed worker)."""
-    return getattr(error, "exit_code", 2)
 
 
 def _split_list(value: str | None) -> tuple[str, ...]:
@@ -133,10 +105,10 @@ def run_config_from_args(args: argparse.Namespace) -> RunConfig:
 
 def run_command(args: argparse.Namespace) -> int:
     """`run`: evaluate, write the run folder, print the leaderboard row."""
-    from evals.distributed import env_from_launcher
-    from evals.launch import execute_run
-    from evals.run_folder import RESULTS_FILE, read_json
-    from evals.tables import summary_frame, to_markdown
+    from evals.run.distributed import env_from_launcher
+    from evals.run.launch import execute_run
+    from evals.run.run_folder import RESULTS_FILE, read_json
+    from evals.report.tables import summary_frame, to_markdown
 
     run_dir = execute_run(run_config_from_args(args))
     if env_from_launcher().is_main:
@@ -154,7 +126,7 @@ def add_prefetch_arguments(parser: argparse.ArgumentParser) -> None:
 
 def prefetch_command(args: argparse.Namespace) -> int:
     """`prefetch`: fill the local caches so later runs work offline."""
-    from evals.prefetch import prefetch
+    from evals.run.prefetch import prefetch
     from evals.registry import discover
 
     for line in prefetch(discover().select(_split_list(args.tasks)), args.model):
@@ -173,7 +145,7 @@ def list_command(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from evals.registry import discover
-    from evals.tables import to_markdown
+    from evals.report.tables import to_markdown
     from evals.task_api import DataSource
 
     registry = discover()
@@ -216,8 +188,8 @@ def add_score_arguments(parser: argparse.ArgumentParser) -> None:
 
 def score_command(args: argparse.Namespace) -> int:
     """`score`: the task's metrics on a predictions file, printed as JSON."""
-    from evals.launch import data_source
-    from evals.predictions import read_predictions, score_predictions
+    from evals.run.launch import data_source
+    from evals.run.predictions import read_predictions, score_predictions
     from evals.registry import discover
 
     task = discover().get(args.task).with_options(dict(parse_gen_kwargs(args.gen_kwargs)))
@@ -230,7 +202,7 @@ def score_command(args: argparse.Namespace) -> int:
 # -- table ---------------------------------------------------------------------------------------
 def add_table_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `table` (the results engineer's --paper options are added beside them)."""
-    from evals.results_cli import add_paper_table_arguments
+    from evals.report.commands import add_paper_table_arguments
 
     parser.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR", help="finished run folders")
     parser.add_argument("--format", default=None, choices=("md", "csv", "latex", "html"), help="default md")
@@ -241,10 +213,10 @@ def add_table_arguments(parser: argparse.ArgumentParser) -> None:
 def table_command(args: argparse.Namespace) -> int:
     """`table`: one row per run, one column per task metric (with --paper: beside the paper's numbers)."""
     if args.paper:
-        from evals.results_cli import run_paper_table
+        from evals.report.commands import run_paper_table
 
         return run_paper_table(args)
-    from evals.tables import leaderboard, render
+    from evals.report.tables import leaderboard, render
 
     text = render(leaderboard(args.run_dirs), args.format or "md")
     if args.output:
@@ -255,61 +227,61 @@ def table_command(args: argparse.Namespace) -> int:
     return 0
 
 
-# -- baseline / check (evals/results_cli.py) -----------------------------------------------------
+# -- baseline / check (evals/report/commands.py) -----------------------------------------------------
 def add_baseline_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `baseline`."""
-    from evals.results_cli import add_baseline_arguments as add
+    from evals.report.commands import add_baseline_arguments as add
 
     add(parser)
 
 
 def baseline_command(args: argparse.Namespace) -> int:
     """`baseline RUN_DIR --output FILE`."""
-    from evals.results_cli import run_baseline
+    from evals.report.commands import run_baseline
 
     return run_baseline(args)
 
 
 def add_check_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `check`."""
-    from evals.results_cli import add_check_arguments as add
+    from evals.report.commands import add_check_arguments as add
 
     add(parser)
 
 
 def check_command(args: argparse.Namespace) -> int:
     """`check RUN_DIR --baseline FILE`: 0 within tolerance, 1 moved, 2 not comparable."""
-    from evals.results_cli import run_check
+    from evals.report.commands import run_check
 
     return run_check(args)
 
 
-# -- bench (evals/bench.py) ----------------------------------------------------------------------
+# -- bench (evals/bench/command.py) ----------------------------------------------------------------------
 def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `bench`."""
-    from evals.bench import add_bench_arguments as add
+    from evals.bench.command import add_bench_arguments as add
 
     add(parser)
 
 
 def bench_command(args: argparse.Namespace) -> int:
     """`bench`: throughput of model, adapter and harness; tables on stdout, numbers as JSON."""
-    from evals.bench import bench_command as run
+    from evals.bench.command import bench_command as run
 
     return run(args)
 
 
-# -- score-lmms-eval (evals/lmms_eval_scoring.py) ------------------------------------------------
+# -- score-lmms-eval (evals/interop/lmms_eval_scoring.py) ------------------------------------------------
 def add_score_lmms_eval_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `score-lmms-eval`."""
-    from evals.lmms_eval_scoring import add_score_lmms_eval_arguments as add
+    from evals.interop.lmms_eval_scoring import add_score_lmms_eval_arguments as add
 
     add(parser)
 
 
 def score_lmms_eval_command(args: argparse.Namespace) -> int:
     """`score-lmms-eval SAMPLES.jsonl --task T`: our metrics on lmms-eval's logged outputs."""
-    from evals.lmms_eval_scoring import score_lmms_eval_command as run
+    from evals.interop.lmms_eval_scoring import score_lmms_eval_command as run
 
     return run(args)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Mapping, Sequence
 
-from evals.records import Record
+from evals.run.records import Record
 from evals.requests import Request
 
 TaskKind = Literal["text", "choice", "image"]

@@ -21,11 +21,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from evals.records import Record
+from evals.run.records import Record
 from evals.requests import TextRequest
 from evals.task_api import DatasetSpec, DataSource, Task
-from tasks.accuracy import NUM_ERRORS, breakdown, num_errors, overall_accuracy
-from tasks.datasets_io import (
+from tasks.scoring.accuracy import NUM_ERRORS, breakdown, num_errors, overall_accuracy
+from tasks.data.datasets_io import (
     DatasetUnavailable,
     DocRows,
     find_copy,
@@ -33,9 +33,9 @@ from tasks.datasets_io import (
     image_loader,
     read_split,
 )
-from tasks.doc_fields import check_text_fields
-from tasks.generation_request import generation_request
-from tasks.output_cleaning import clean_output
+from tasks.data.doc_fields import check_text_fields
+from tasks.data.generation_request import generation_request
+from tasks.scoring.output_cleaning import clean_output
 
 HUB_ID = "lmms-lab/GQA"
 MIRRORS = ("lmms-lab-encoder/GQA",)

@@ -37,13 +37,13 @@ stored per worker and, at aggregation, concatenated in plan order, so the metric
 the number of workers. IS uses 10 unshuffled splits in that order, which is what ADM's evaluator
 computes on our `samples.npz` (written in the same order); below 20 images, fewer splits of two.
 FID uses torch-fidelity's float64 formula (below 2049 images, the same trace term from the N x N
-Gram form, which is exact and fast). See tasks/fid.py for the formulas.
+Gram form, which is exact and fast). See tasks/image_metrics/fid.py for the formulas.
 
 Options (`--gen-kwargs k=v` or the run flags): per_class, template, cfg, top_k, top_p, condition;
 save_samples (`--save-samples`: keep every image in the records; aggregation writes RUN/fid/samples/
 <doc id>.png and RUN/fid/samples.npz with `arr_0` uint8 NHWC and `arr_1` class labels, the ADM
 evaluator's input, one image at a time), inception_weights (`--inception-weights`), fid_ref (`--fid-ref`; see
-tasks/fid_reference.py). RUN/fid/samples_grid.png (first 8 classes x first 8 samples) is always written.
+tasks/image_metrics/fid_reference.py). RUN/fid/samples_grid.png (first 8 classes x first 8 samples) is always written.
 
 The 1000 class names in tasks/imagenet_classes.txt are torchvision's ImageNet-1k `categories`
 (class-index order), written once with
@@ -67,17 +67,17 @@ import numpy as np
 from PIL import Image
 
 from evals.errors import HarnessError
-from evals.records import Record
+from evals.run.records import Record
 from evals.requests import ImageRequest
 from evals.task_api import DatasetSpec, DataSource, Task, TaskOptionError
-from tasks.fid import (
+from tasks.image_metrics.fid import (
     PRC_NEIGHBORHOOD,
     features_to_fid,
     features_to_precision_recall,
     logits_to_inception_score,
 )
-from tasks.fid_reference import check_reference, load_reference, resolve_reference_path
-from tasks.inception import (
+from tasks.image_metrics.fid_reference import check_reference, load_reference, resolve_reference_path
+from tasks.image_metrics.inception import (
     image_to_hwc_uint8,
     images_to_features,
     inception_device,
@@ -452,7 +452,7 @@ FID_TASK = ImageNetFidTask(
     name="fid",
     kind="image",
     # Nothing is read through `datasets`: documents come from the 1000 bundled class names, and the
-    # reference (ADM's batch) resolves in tasks/fid_reference.py.
+    # reference (ADM's batch) resolves in tasks/image_metrics/fid_reference.py.
     dataset=DatasetSpec(hub_id="bundled:imagenet-1k-classes", split="classes x samples"),
     version=VERSION,
     aliases=("imagenet",),

@@ -10,11 +10,11 @@
   By default (no judge) `accuracy` and its breakdowns equal lmms-eval's deterministic, API-free
   `mmbench_en_dev_static` on every document: an answer is resolved by the `can_infer` heuristics, else by
   `extract_mcq_answer`'s ranked letter formats over the question's option letters (both in
-  `tasks/choice_extract.py`); one still unresolved counts as wrong (as there) and is counted in
+  `tasks/scoring/choice_extract.py`); one still unresolved counts as wrong (as there) and is counted in
   `num_unresolved`.
   lmms-eval's default task `mmbench_en_dev` (the judge path) differs after `can_infer`: it asks a GPT judge
   and, when that fails, draws a random letter from A-E (seeded 2680), so its score depends on the judge
-  and on document order. With option `judge_url` set, this task follows that path (`tasks/mmbench_judge.py`:
+  and on document order. With option `judge_url` set, this task follows that path (`tasks/scoring/mmbench_judge.py`:
   `can_infer`, then the judge; no `extract_mcq_answer`) except that an answer the judge cannot place stays
   unresolved and counts as wrong, never a random letter.
   Also: `accuracy_single` (original questions only, no circular copies), `category:<c>`,
@@ -43,22 +43,22 @@ from typing import Any
 import pandas as pd
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
-from evals.records import Record
+from evals.run.records import Record
 from evals.requests import ChoiceRequest, TextRequest
 from evals.task_api import DatasetSpec, DataSource, Task
-from tasks.accuracy import NUM_ERRORS, num_errors, percent, scored, sort_by_doc_id
-from tasks.choice_extract import (
+from tasks.scoring.accuracy import NUM_ERRORS, num_errors, percent, scored, sort_by_doc_id
+from tasks.scoring.choice_extract import (
     extract_choice_letter,
     is_missing_option,
     mmbench_choices,
     mmbench_static_letter,
 )
-from tasks.choice_mode import LIKELIHOOD, apply_mode, argmax_first
-from tasks.datasets_io import DocRows, find_copy, image_loader, read_split
-from tasks.doc_fields import check_text_fields
-from tasks.generation_request import generation_request
-from tasks.mmbench_judge import DEFAULT_JUDGE_MODEL, JudgeConfig, judge_letter
-from tasks.output_cleaning import clean_output
+from tasks.scoring.choice_mode import LIKELIHOOD, apply_mode, argmax_first
+from tasks.data.datasets_io import DocRows, find_copy, image_loader, read_split
+from tasks.data.doc_fields import check_text_fields
+from tasks.data.generation_request import generation_request
+from tasks.scoring.mmbench_judge import DEFAULT_JUDGE_MODEL, JudgeConfig, judge_letter
+from tasks.scoring.output_cleaning import clean_output
 
 HUB_ID = "lmms-lab/MMBench"
 MIRRORS = ("lmms-lab-encoder/MMBench",)

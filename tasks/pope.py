@@ -25,14 +25,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from evals.records import Record
+from evals.run.records import Record
 from evals.requests import TextRequest
 from evals.task_api import DatasetSpec, DataSource, Task
-from tasks.accuracy import NUM_ERRORS, num_errors
-from tasks.datasets_io import DocRows, find_copy, image_loader, read_split
-from tasks.doc_fields import check_text_fields
-from tasks.generation_request import generation_request
-from tasks.output_cleaning import clean_output
+from tasks.scoring.accuracy import NUM_ERRORS, num_errors
+from tasks.data.datasets_io import DocRows, find_copy, image_loader, read_split
+from tasks.data.doc_fields import check_text_fields
+from tasks.data.generation_request import generation_request
+from tasks.scoring.output_cleaning import clean_output
 
 HUB_ID = "lmms-lab/POPE"
 MIRRORS = ("lmms-lab-encoder/POPE",)

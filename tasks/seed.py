@@ -19,16 +19,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from evals.records import Record
+from evals.run.records import Record
 from evals.requests import ChoiceRequest, TextRequest
 from evals.task_api import DatasetSpec, DataSource, Task
-from tasks.accuracy import NUM_ERRORS, breakdown, num_errors, overall_accuracy
-from tasks.choice_extract import first_character
-from tasks.choice_mode import LIKELIHOOD, apply_mode, argmax_first
-from tasks.datasets_io import DocRows, find_copy, image_loader, read_split
-from tasks.doc_fields import check_text_fields
-from tasks.generation_request import generation_request
-from tasks.output_cleaning import clean_output
+from tasks.scoring.accuracy import NUM_ERRORS, breakdown, num_errors, overall_accuracy
+from tasks.scoring.choice_extract import first_character
+from tasks.scoring.choice_mode import LIKELIHOOD, apply_mode, argmax_first
+from tasks.data.datasets_io import DocRows, find_copy, image_loader, read_split
+from tasks.data.doc_fields import check_text_fields
+from tasks.data.generation_request import generation_request
+from tasks.scoring.output_cleaning import clean_output
 
 HUB_ID = "lmms-lab/SEED-Bench"
 MIRRORS = ("lmms-lab-encoder/SEED-Bench",)

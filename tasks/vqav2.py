@@ -3,7 +3,7 @@
 - `vqav2_val` (alias `vqav2`) scores the `validation` split (214,354 questions) as lmms-eval 0.7.3's
   `vqav2_val` does: prompt `question + "\\nAnswer the question using a single word or phrase."`, up to 16
   new tokens, stop at "\\n\\n" (lmms-eval's default `until`), then VQA accuracy (10-choose-9 averaging)
-  with the prediction and every gold answer normalised (`tasks/vqa_normalize.py`). lmms-eval calls this
+  with the prediction and every gold answer normalised (`tasks/scoring/vqa_normalize.py`). lmms-eval calls this
   number `exact_match` and reports a fraction; here it is `accuracy` in percent.
   Also: `accuracy_official` (GT-Vision-Lab vqaEval.py: gold answers only punctuation-normalised, and only
   when not unanimous) and `answer_type:<yes/no|number|other>`.
@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evals.records import Record
+from evals.run.records import Record
 from evals.requests import TextRequest
 from evals.task_api import DatasetSpec, DataSource, Task
-from tasks.accuracy import (
+from tasks.scoring.accuracy import (
     NUM_ERRORS,
     breakdown,
     num_errors,
@@ -36,11 +36,11 @@ from tasks.accuracy import (
     scored,
     sort_by_doc_id,
 )
-from tasks.datasets_io import DocRows, find_copy, image_loader, read_split
-from tasks.doc_fields import required_items, required_text
-from tasks.generation_request import generation_request
-from tasks.output_cleaning import clean_output
-from tasks.vqa_normalize import (
+from tasks.data.datasets_io import DocRows, find_copy, image_loader, read_split
+from tasks.data.doc_fields import required_items, required_text
+from tasks.data.generation_request import generation_request
+from tasks.scoring.output_cleaning import clean_output
+from tasks.scoring.vqa_normalize import (
     normalize_vqa_answer,
     vqa_accuracy_lmms,
     vqa_accuracy_official,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from evals.adapter import Adapter
-from evals.scripted_adapters import scripted_adapter
+from evals.adapters.interface import Adapter
+from evals.adapters.scripted import scripted_adapter
 
 
 def build_adapter(model: str, device: str, dtype: str, allow_pickle: bool = False) -> Adapter:
@@ -11,7 +11,7 @@ def build_adapter(model: str, device: str, dtype: str, allow_pickle: bool = Fals
     scripted = scripted_adapter(model)
     if scripted is not None:
         return scripted
-    from evals.vargpt_adapter import VargptAdapter
+    from evals.adapters.vargpt_adapter import VargptAdapter
 
     return VargptAdapter.load(model, device=device, dtype=dtype, allow_pickle=allow_pickle)
 
@@ -21,7 +21,7 @@ def model_identity(model: str, dtype: str, allow_pickle: bool = False) -> dict:
     scripted = scripted_adapter(model)
     if scripted is not None:
         return scripted.describe()
-    from evals.vargpt_adapter import checkpoint_identity
+    from evals.adapters.vargpt_adapter import checkpoint_identity
 
     return checkpoint_identity(model, dtype, allow_pickle)
 

@@ -112,7 +112,7 @@ class VargptAdapter:
         self.device = device
         self.name = identity["id"]
         # On an accelerator the loader thread encodes the next batch while this one runs; on the CPU the
-        # model holds the GIL, so encoding stays in the batch call (evals.adapter.PreparesRequests).
+        # model holds the GIL, so encoding stays in the batch call (evals.adapters.interface.PreparesRequests).
         self.prepare_ahead = not str(device).startswith("cpu")
 
     @classmethod

@@ -1,7 +1,7 @@
 """`python -m evals bench`: how fast the model, the adapter and the harness run, against issue 8's targets.
 
 On the CPU it uses the tiny model (`vargpt.load("tiny")`); on CUDA a full-size VARGPT with random weights in
-bf16 (evals/bench_model.py; no download). It prints one table per section and writes the same numbers as JSON:
+bf16 (evals/bench/model.py; no download). It prints one table per section and writes the same numbers as JSON:
 - text: documents/s of the adapter's generate_text per batch size, on GQA-shaped requests (the demo GQA
   documents: one image, answers of at most 16 tokens);
 - images: images/s of the adapter's generate_images per batch size (batched sampler) and of the released
@@ -9,8 +9,8 @@ bf16 (evals/bench_model.py; no download). It prints one table per section and wr
 - split: where image-generation time goes: LLM decoder, VAR blocks, VQ-VAE decode, and the rest (sampling,
   f_hat updates, bridges, tokenisation), timed by forward hooks on those modules (vargpt/ is not edited);
 - overhead (CPU): per batch size, `evals run`'s worker loop against the adapter alone on the same batches
-  (evals/bench_run.py), for the text tasks and for the image task (whose scorer runs the Inception network);
-- inception: Inception feature throughput (tasks/inception.py, torch-fidelity's network);
+  (evals/bench/workers.py), for the text tasks and for the image task (whose scorer runs the Inception network);
+- inception: Inception feature throughput (tasks/image_metrics/inception.py, torch-fidelity's network);
 - workers (CPU): one vs two spawned workers, one thread each, on the demo;
 - mfu: model FLOPs per image and per document (torch's FlopCounterMode) and the utilisation of the card's bf16
   peak; projected hours of a 50,000-image FID run (generation with guidance plus Inception features);
@@ -38,9 +38,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from evals.aggregate import aggregate_run
-from evals.batch_loader import iter_batches
-from evals.bench_run import (
+from evals.report.aggregate import aggregate_run
+from evals.run.batch_loader import iter_batches
+from evals.bench.workers import (
     machine_parallel_speedup,
     planned_run,
     replicated_gqa_copy,
@@ -51,13 +51,13 @@ from evals.bench_run import (
     time_workers,
     warm_up,
 )
-from evals.bench_timing import StageTimers, Timing, machine, time_once, time_repeats
+from evals.bench.timing import StageTimers, Timing, machine, time_once, time_repeats
 from evals.errors import UsageError
-from evals.launch import run_metadata
+from evals.run.launch import run_metadata
 from evals.registry import discover
 from evals.requests import ImageRequest, TextRequest
-from evals.run_folder import now_iso
-from evals.sharding import doc_seed
+from evals.run.run_folder import now_iso
+from evals.run.sharding import doc_seed
 from evals.task_api import DataSource
 
 logger = logging.getLogger(__name__)
@@ -163,11 +163,11 @@ class BenchConfig:
 # -- the adapter and its requests ----------------------------------------------------------------
 def load_adapter(config: BenchConfig):
     """(VargptAdapter on the bench device, seconds it took to build or load)."""
-    from evals.vargpt_adapter import VargptAdapter, _torch_dtype
+    from evals.adapters.vargpt_adapter import VargptAdapter, _torch_dtype
 
     start = time.perf_counter()
     if config.model_name.startswith("random-"):
-        from evals.bench_model import random_vargpt
+        from evals.bench.model import random_vargpt
 
         size = config.model_name.removeprefix("random-")
         model, processor = random_vargpt(size, config.device, _torch_dtype(config.dtype), seed=config.seed)
@@ -391,7 +391,7 @@ def overhead_row(adapter, config: BenchConfig, batch_size: int, kind: str, workl
 
 def inception_section(config: BenchConfig) -> dict[str, Any]:
     """Images/s of Inception pool features and logits on 256-px uint8 images (the released output size)."""
-    from tasks.inception import (
+    from tasks.image_metrics.inception import (
         InceptionWeightsUnavailable,
         images_to_features,
         load_inception,
@@ -573,7 +573,7 @@ def run_bench(config: BenchConfig, checkpoint: Callable[[dict[str, Any]], None] 
     `checkpoint` gets the results so far after each section, so a run cut short (a GPU lease's time limit)
     still leaves the sections it finished.
     """
-    from evals.provenance import git_commit, package_versions
+    from evals.run.provenance import git_commit, package_versions
 
     if config.device == "cuda" and not torch.cuda.is_available():
         raise UsageError("--device cuda but no CUDA device is visible; use --device cpu")
@@ -668,7 +668,7 @@ def default_output(device: str) -> Path:
 
 def bench_command(args: argparse.Namespace) -> int:
     """`bench`: measure, print the tables, write the JSON."""
-    from evals.bench_report import render_tables
+    from evals.bench.report import render_tables
 
     config = bench_config_from_args(args)
     output = args.output or default_output(config.device)

@@ -28,19 +28,19 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from evals.adapter import Adapter
-from evals.batch_loader import PreparedDoc, iter_batches
+from evals.adapters.interface import Adapter
+from evals.run.batch_loader import PreparedDoc, iter_batches
 from evals.config import RunConfig
-from evals.launch import prepare
-from evals.model_spec import build_adapter
-from evals.plan import RunPlan
+from evals.run.launch import prepare
+from evals.adapters.model_spec import build_adapter
+from evals.run.plan import RunPlan
 from evals.registry import discover
-from evals.runner import call_adapter, check_output, process_batch, run_worker
-from evals.sharding import shard_doc_ids
+from evals.run.runner import call_adapter, check_output, process_batch, run_worker
+from evals.run.sharding import shard_doc_ids
 from evals.task_api import Task
 
 WORKER_TIMEOUT_S = 1800
-DEMO_DIR = Path(__file__).resolve().parents[1] / "tasks" / "demo"  # the bundled demo slices
+DEMO_DIR = Path(__file__).resolve().parents[2] / "tasks" / "demo"  # the bundled demo slices
 GQA_HUB_ID, GQA_QUESTIONS, GQA_IMAGES = "lmms-lab/GQA", "testdev_balanced_instructions", "testdev_balanced_images"
 
 
@@ -115,7 +115,7 @@ class DirectTiming:
 
 def time_direct(adapter: Adapter, batches: Sequence[tuple[Task, list[PreparedDoc]]], device: str) -> DirectTiming:
     """Adapter calls and scoring of prepared batches, timed apart; no loader thread, no records."""
-    from evals.bench_timing import synchronize
+    from evals.bench.timing import synchronize
 
     docs, adapter_s, scoring_s = 0, 0.0, 0.0
     cpu_start = time.process_time()
@@ -147,7 +147,7 @@ class RunTiming:
 
 def time_run_loop(adapter: Adapter, plan: RunPlan, device: str) -> RunTiming:
     """`run_worker` on a freshly planned folder, timed: the part of `evals run` after the model is loaded."""
-    from evals.bench_timing import synchronize
+    from evals.bench.timing import synchronize
 
     done = [0]
 

@@ -1,11 +1,11 @@
 """VARGPT as an lmms-eval model: `python -m lmms_eval --model vargpt --model_args pretrained=PATH`.
 
-The class wraps our Adapter (`evals.model_spec.build_adapter`, the same one `python -m evals run`
+The class wraps our Adapter (`evals.adapters.model_spec.build_adapter`, the same one `python -m evals run`
 uses), so lmms-eval's tasks reach VARGPT through the chat template, image processing and decoding
 that our own tasks use. It follows lmms-eval 0.7.x's simple-model API (`lmms_eval/api/model.py`,
 `is_simple = True`: string prompts, images fetched through the task's `doc_to_visual`).
 
-Registration: pyproject.toml names `evals.lmms_eval_model:manifests` under the entry-point group
+Registration: pyproject.toml names `evals.interop.lmms_eval_model:manifests` under the entry-point group
 `lmms_eval.models`; lmms-eval's `ModelRegistryV2.load_entrypoint_manifests` calls it when
 `lmms_eval.models` is imported. `ModelManifest` is imported inside that function because the
 registry calls it while `lmms_eval.models` is still initialising.
@@ -36,15 +36,15 @@ from lmms_eval.api.model import lmms
 from PIL import Image
 from tqdm import tqdm
 
-from evals.adapter import Adapter
-from evals.distributed import env_from_launcher
+from evals.adapters.interface import Adapter
+from evals.run.distributed import env_from_launcher
 from evals.requests import ChoiceRequest, TextRequest
-from evals.sharding import doc_seed
+from evals.run.sharding import doc_seed
 
 logger = logging.getLogger(__name__)
 
 MODEL_ID = "vargpt"
-CLASS_PATH = "evals.lmms_eval_model.VargptLmms"
+CLASS_PATH = "evals.interop.lmms_eval_model.VargptLmms"
 # lmms-eval's LLaVA wrapper generates up to 1024 tokens when a task sets no max_new_tokens (SEED-Bench).
 DEFAULT_MAX_NEW_TOKENS = 1024
 # Keys lmms-eval tasks send that change nothing for VARGPT: sampling is decided by temperature alone
@@ -174,7 +174,7 @@ class VargptLmms(lmms):
         self.check_greedy = bool(check_greedy)
         self.device = process_device(device, env.local_rank, env.world_size, _num_cuda_devices())
         if adapter is None:
-            from evals.model_spec import build_adapter, resolve_dtype
+            from evals.adapters.model_spec import build_adapter, resolve_dtype
 
             # `pretrained` may reach us as an int when a folder name is numeric (lmms-eval casts values).
             dtype = resolve_dtype(str(dtype), (self.device,))
@@ -209,7 +209,7 @@ class VargptLmms(lmms):
         theirs is the per-token mean, so `acc` ranks options by total likelihood (as our likelihood mode
         and lm-evaluation-harness do) and `acc_norm` divides by the option's length in characters.
         (lmms-eval 0.7.3's own evaluator cannot finish a multiple_choice task yet, for any model: it turns
-        every response into text with `unwrap_generation_output`; see tests/parity/test_lmms_eval_run.py.)
+        every response into text with `unwrap_generation_output`; see tests/interop/test_lmms_eval_run.py.)
 
         Requests sharing a document and context (a multiple-choice question sends one per option)
         become one ChoiceRequest. `is_greedy` is checked by decoding the context greedily and asking

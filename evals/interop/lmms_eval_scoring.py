@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from evals.errors import HarnessError
-from evals.predictions import record_for
-from evals.runner import request_text
-from evals.sharding import doc_seed
+from evals.run.predictions import record_for
+from evals.run.runner import request_text
+from evals.run.sharding import doc_seed
 from evals.task_api import DataSource, Task
 
 logger = logging.getLogger(__name__)
@@ -170,7 +170,7 @@ def add_score_lmms_eval_arguments(parser: argparse.ArgumentParser) -> None:
 def score_lmms_eval_command(args: argparse.Namespace) -> int:
     """`score-lmms-eval`: our metrics on lmms-eval's logged outputs, printed as JSON."""
     from evals.config import parse_gen_kwargs
-    from evals.launch import data_source
+    from evals.run.launch import data_source
     from evals.registry import discover
 
     task = discover().get(args.task).with_options(dict(parse_gen_kwargs(args.gen_kwargs)))

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from evals.errors import HarnessError
-from evals.plan import RunPlan, TaskPlan
-from evals.records import Record, dedup_records, read_records, records_dir
-from evals.run_folder import RESULTS_FILE, write_json_atomic
-from evals.runner import VERIFY_FILE
+from evals.run.plan import RunPlan, TaskPlan
+from evals.run.records import Record, dedup_records, read_records, records_dir
+from evals.run.run_folder import RESULTS_FILE, write_json_atomic
+from evals.run.runner import VERIFY_FILE
 from evals.task_api import Task
 
 logger = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ def aggregate_run(plan: RunPlan, run_meta: dict[str, Any]) -> dict[str, Any]:
 
 def write_tables(run_dir: Path) -> None:
     """The run's leaderboard row in every table format, beside results.json."""
-    from evals.tables import leaderboard, render
+    from evals.report.tables import leaderboard, render
 
     frame = leaderboard([run_dir])
     for fmt, name in TABLE_FORMATS.items():

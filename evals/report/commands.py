@@ -11,8 +11,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from evals import regression
-from evals.paper import (
+from evals.report import regression
+from evals.report.paper import (
     PAPER_DIR,
     TABLE_FORMATS,
     PaperDataError,
@@ -20,7 +20,7 @@ from evals.paper import (
     load_paper_tables,
     render_paper_tables,
 )
-from evals.plots import write_run_plots
+from evals.report.plots import write_run_plots
 
 
 def add_paper_table_arguments(parser: argparse.ArgumentParser) -> None:

@@ -25,7 +25,7 @@ import pandas as pd
 from evals.errors import HarnessError
 
 PAPER_SCHEMA = "vargpt-evals/paper-table/1"
-PAPER_DIR = Path(__file__).resolve().parents[1] / "results" / "paper"
+PAPER_DIR = Path(__file__).resolve().parents[2] / "results" / "paper"
 # Tables in the order they are printed; each is PAPER_DIR/<name>.json.
 PAPER_TABLES = ("understanding", "imagenet256")
 

@@ -17,11 +17,11 @@ from pathlib import Path
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from evals.paper import MeasuredRun, PaperTable
+from evals.report.paper import MeasuredRun, PaperTable
 
 PLOTS_DIR = "plots"
 # (task, breakdown key, overall metric): tasks/mmbench.py aggregate() reports `category:<label>` and
-# `l2_category:<label>`, tasks/seed.py `question_type:<name>` (tasks/accuracy.py breakdown naming).
+# `l2_category:<label>`, tasks/seed.py `question_type:<name>` (tasks/scoring/accuracy.py breakdown naming).
 CATEGORY_BREAKDOWNS: tuple[tuple[str, str, str], ...] = (
     ("mmbench_en_dev", "category", "accuracy"),
     ("mmbench_en_dev", "l2_category", "accuracy"),

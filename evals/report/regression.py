@@ -58,12 +58,12 @@ import pandas as pd
 
 from evals import config
 from evals.errors import HarnessError
-from evals.records import Record, dedup_records, read_records, records_dir
+from evals.run.records import Record, dedup_records, read_records, records_dir
 
 BASELINE_SCHEMA = "vargpt-evals/baseline/1"
 DEFAULT_SIGMAS = 3.0
 # Metric names of tasks/imagenet.py (FID, INCEPTION_SCORE, ...), each also with the suffixes it
-# carries for non-official Inception weights (tasks/inception.py metric_suffix); a unit test holds
+# carries for non-official Inception weights (tasks/image_metrics/inception.py metric_suffix); a unit test holds
 # these names to the task's constants.
 _INCEPTION_SUFFIXES = ("", "_random_inception", "_unverified_inception")
 # Not proportions: relative tolerance.
@@ -83,7 +83,7 @@ FID_TASK = "fid"
 FRACTION_METRICS: frozenset[tuple[str, str]] = frozenset(
     (FID_TASK, f"{m}{s}") for m in ("precision", "recall") for s in _INCEPTION_SUFFIXES
 )
-# Breakdown metrics are named `<key>:<label>` (tasks/accuracy.py breakdown): accuracy over the
+# Breakdown metrics are named `<key>:<label>` (tasks/scoring/accuracy.py breakdown): accuracy over the
 # records whose scores[key] == label.
 BREAKDOWN_SEPARATOR = ":"
 

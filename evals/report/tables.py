@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from evals.errors import HarnessError
-from evals.run_folder import RESULTS_FILE, read_json
+from evals.run.run_folder import RESULTS_FILE, read_json
 
 FORMATS = ("md", "csv", "latex", "html")
 MODEL_COLUMN = "model"

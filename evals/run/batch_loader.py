@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from evals.requests import ChoiceRequest, ImageRequest, Request, TextRequest
-from evals.sharding import doc_seed
+from evals.run.sharding import doc_seed
 from evals.task_api import Task
 
 WINDOW_BATCHES = 16  # batches read ahead and sorted together
 QUEUE_BATCHES = 2  # batches decoded ahead of the model
-Prepare = Callable[[Sequence[Request]], list[Request]]  # an adapter's `prepare` (evals.adapter.PreparesRequests)
+Prepare = Callable[[Sequence[Request]], list[Request]]  # an adapter's `prepare` (evals.adapters.interface.PreparesRequests)
 
 
 @dataclass

@@ -18,19 +18,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from evals import distributed
-from evals.adapter import Adapter
-from evals.aggregate import aggregate_run
+from evals.run import distributed
+from evals.adapters.interface import Adapter
+from evals.report.aggregate import aggregate_run
 from evals.config import GenerationConfig, RunConfig, fingerprint
-from evals.distributed import DistEnv
-from evals.errors import HarnessError, UsageError, WorkerFailed
-from evals.lock import RunLock
-from evals.model_spec import build_adapter, model_identity, resolve_dtype
-from evals.plan import RunPlan, plan_task
-from evals.provenance import hardware, package_versions
+from evals.run.distributed import DistEnv
+from evals.errors import HarnessError, UsageError, WorkerFailed, one_line_error
+from evals.run.lock import RunLock
+from evals.adapters.model_spec import build_adapter, model_identity, resolve_dtype
+from evals.run.plan import RunPlan, plan_task
+from evals.run.provenance import hardware, package_versions
 from evals.registry import TaskRegistry, discover
-from evals.run_folder import default_output, now_iso, open_run_folder
-from evals.runner import run_worker
+from evals.run.run_folder import default_output, now_iso, open_run_folder
+from evals.run.runner import run_worker
 from evals.task_api import DataSource, Task, TaskOptionError
 
 logger = logging.getLogger(__name__)
@@ -161,8 +161,6 @@ def _spawned_worker(rank: int, plan: RunPlan, events: Any, log_level: int) -> No
         adapter = build_adapter(plan.config.model, plan.devices[rank], plan.dtype, plan.config.allow_pickle)
         run_worker(adapter, plan, rank, lambda task, n: events.put(("progress", task, n)))
     except Exception as error:
-        from evals.cli import one_line_error
-
         message = one_line_error(error)
         if message is None:
             raise
@@ -299,8 +297,6 @@ def run_launched(config: RunConfig, registry: TaskRegistry | None, env: DistEnv)
             outcome = ("ok", plan)
         except BaseException as caught:
             error = caught
-            from evals.cli import one_line_error
-
             outcome = ("error", one_line_error(caught) or f"rank 0 failed: {type(caught).__name__}: {caught}")
     outcome = distributed.broadcast_object(outcome)
     if outcome[0] == "error":

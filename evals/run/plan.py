@@ -10,7 +10,7 @@ from typing import Any
 
 from evals.config import RunConfig
 from evals.errors import HarnessError
-from evals.records import recorded_doc_ids, records_dir
+from evals.run.records import recorded_doc_ids, records_dir
 from evals.task_api import DataSource, Task
 
 

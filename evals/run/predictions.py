@@ -7,12 +7,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from evals.batch_loader import describe_error
+from evals.run.batch_loader import describe_error
 from evals.errors import HarnessError
-from evals.plan import doc_ids_of
-from evals.records import Record
-from evals.runner import request_target, request_text
-from evals.sharding import doc_seed
+from evals.run.plan import doc_ids_of
+from evals.run.records import Record
+from evals.run.runner import request_target, request_text
+from evals.run.sharding import doc_seed
 from evals.task_api import DataSource, Task
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from evals.scripted_adapters import scripted_adapter
+from evals.adapters.scripted import scripted_adapter
 from evals.task_api import DataSource, Task
 
 NO_MODEL = ("none", "", "tiny")

@@ -26,7 +26,7 @@ def package_versions() -> dict[str, str | None]:
 
 def git_commit() -> str | None:
     """The commit of the harness checkout, with `+dirty` when it has local changes; None outside git."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     if not (root / ".git").exists():
         return None
     try:

@@ -14,8 +14,8 @@ from typing import Any
 
 from evals.config import RunConfig, fingerprint_hash, fingerprint_mismatch
 from evals.errors import HarnessError
-from evals.lock import LOCK_NAME
-from evals.records import RECORDS_DIR
+from evals.run.lock import LOCK_NAME
+from evals.run.records import RECORDS_DIR
 
 RUN_FILE = "run.json"
 RESULTS_FILE = "results.json"

@@ -21,13 +21,13 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from evals.adapter import Adapter, NotSupportedByModel
-from evals.batch_loader import BatchLoader, PreparedDoc, describe_error, iter_batches
+from evals.adapters.interface import Adapter, NotSupportedByModel
+from evals.run.batch_loader import BatchLoader, PreparedDoc, describe_error, iter_batches
 from evals.errors import HarnessError
-from evals.plan import RunPlan, TaskPlan
-from evals.records import Record, RecordWriter
+from evals.run.plan import RunPlan, TaskPlan
+from evals.run.records import Record, RecordWriter
 from evals.requests import ChoiceRequest, ImageRequest, Request, TextRequest
-from evals.sharding import shard_doc_ids
+from evals.run.sharding import shard_doc_ids
 from evals.task_api import Task
 
 logger = logging.getLogger(__name__)
@@ -223,7 +223,7 @@ def run_task_shard(
     # error surfaces one batch later. Leaving the block (also on an error) waits for the write in flight.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="record-writer") as write_pool:
         in_flight: tuple[Future, int] | None = None
-        # evals.adapter.PreparesRequests, optional: the loader thread preprocesses where that overlaps the model.
+        # evals.adapters.interface.PreparesRequests, optional: the loader thread preprocesses where that overlaps the model.
         prepare = adapter.prepare if getattr(adapter, "prepare_ahead", False) else None
         for batch in BatchLoader(plan.task, docs, work, run_plan.config.batch_size, run_plan.config.seed, prepare):
             records = process_batch(adapter, plan.task, batch)

@@ -42,7 +42,7 @@ from evals.task_api import DatasetSpec, DataSource
 
 logger = logging.getLogger(__name__)
 
-DEMO_DIR = Path(__file__).resolve().parent / "demo"
+DEMO_DIR = Path(__file__).resolve().parents[1] / "demo"
 DEFAULT_CONFIG = "default"
 LOCAL_CACHE = "vargpt_evals_local"  # folder under the `datasets` cache holding converted snapshot splits
 TAIL_BYTES = 64 * 1024  # bytes at the end of each file that enter its identity

@@ -9,7 +9,7 @@ How they compare with OpenAI's ADM evaluator (guided-diffusion `evaluations/eval
 reports with:
 - FID: ADM takes `scipy.linalg.sqrtm(sigma1 @ sigma2)`; torch-fidelity 0.4.0 takes the square roots
   of the eigenvalues of the same product. Equal to ~1e-6 relative on well-conditioned statistics
-  (tests/unit/test_fid_math.py checks both).
+  (tests/tasks/image_metrics/test_fid_math.py checks both).
 - IS: ADM cuts the samples in order into splits of 5,000 (10 splits for 50,000) without shuffling;
   we cut into 10 equal splits, in order, without shuffling: the same thing for 50,000 samples.
 - Precision/recall: Kynkaenniemi et al. with k=3 nearest neighbours on the 2048-d pool features,

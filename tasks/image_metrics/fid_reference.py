@@ -35,9 +35,9 @@ import numpy as np
 from PIL import Image
 
 from evals.errors import HarnessError
-from tasks import inception
-from tasks.fid import features_to_statistics
-from tasks.inception import POOL_DIM, hub_checkpoint_dir
+from tasks.image_metrics import inception
+from tasks.image_metrics.fid import features_to_statistics
+from tasks.image_metrics.inception import POOL_DIM, hub_checkpoint_dir
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ ADM_REFERENCE_URL = (
     "VIRTUAL_imagenet256_labeled.npz"
 )
 ADM_REFERENCE_FILENAME = "VIRTUAL_imagenet256_labeled.npz"
-DEMO_REFERENCE_DIR = Path(__file__).parent / "demo" / "imagenet_ref"
+DEMO_REFERENCE_DIR = Path(__file__).resolve().parents[1] / "demo" / "imagenet_ref"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 REFERENCE_CHUNK = 256  # reference images decoded and featurised at a time
 

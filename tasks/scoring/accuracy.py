@@ -11,7 +11,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
-from evals.records import Record
+from evals.run.records import Record
 
 NUM_ERRORS = "num_errors"
 

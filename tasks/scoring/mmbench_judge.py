@@ -19,7 +19,7 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from tasks.choice_extract import extract_choice_letter, is_missing_option
+from tasks.scoring.choice_extract import extract_choice_letter, is_missing_option
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from PIL import Image
 
 import vargpt.image_generation
 from evals.requests import ImageRequest, TextRequest
-from evals.vargpt_adapter import VargptAdapter, weights_hash
+from evals.adapters.vargpt_adapter import VargptAdapter, weights_hash
 from vargpt import text_generation
 from vargpt.processing_vargpt import EncodedRequest
 

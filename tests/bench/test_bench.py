@@ -7,8 +7,8 @@ import json
 import pytest
 import torch
 
-from evals.bench import BenchConfig, batching_ratio, evaluate_targets
-from evals.bench_report import render_tables
+from evals.bench.command import BenchConfig, batching_ratio, evaluate_targets
+from evals.bench.report import render_tables
 from evals.cli import main
 from evals.errors import UsageError
 
@@ -112,7 +112,7 @@ def test_bad_bench_options_are_one_line_errors():
 
 @pytest.mark.slow
 def test_two_timed_workers_share_the_documents_and_record_each_once():
-    from evals.bench_run import machine_parallel_speedup, time_workers
+    from evals.bench.workers import machine_parallel_speedup, time_workers
 
     result = time_workers("tiny", ["gqa"], batch_size=2, num_workers=2, threads=1, limit=4)
     # 4 GQA documents split by shard_doc_ids over two ranks: 2 each, 4 in all.

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from evals.cli import main
-from evals.predictions import predictions_from_records
-from evals.records import dedup_records, read_records, records_dir
+from evals.run.predictions import predictions_from_records
+from evals.run.records import dedup_records, read_records, records_dir
 
 
 def write_predictions(run_dir, task, path):

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from evals.records import Record
+from evals.run.records import Record
 from evals.requests import ChoiceRequest, ImageRequest, TextRequest
 from evals.task_api import DatasetSpec, DataSource, Task
 

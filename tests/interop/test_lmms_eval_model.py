@@ -15,8 +15,8 @@ from lmms_eval.api.instance import Instance
 from lmms_eval.models.registry_v2 import ModelRegistryV2
 from lmms_eval.tasks import TaskManager, get_task_dict
 
-from evals import lmms_eval_model
-from evals.lmms_eval_model import (
+from evals.interop import lmms_eval_model
+from evals.interop.lmms_eval_model import (
     DEFAULT_MAX_NEW_TOKENS,
     GenerationSettings,
     UnsupportedGenerationOption,

@@ -1,6 +1,6 @@
 """lmms-eval is an optional dependency: `import evals` and `python -m evals run` must never import it.
 
-Only `evals/lmms_eval_model.py` (the lmms-eval plugin) and tests import it. Checked in a fresh
+Only `evals/interop/lmms_eval_model.py` (the lmms-eval plugin) and tests import it. Checked in a fresh
 interpreter, since this test session may already hold lmms-eval.
 """
 
@@ -15,7 +15,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 PROBE = """
 import json, sys
-import evals, evals.cli, evals.lmms_eval_scoring
+import evals, evals.cli, evals.interop.lmms_eval_scoring
 from evals.cli import main
 code = main(["run", "--model", "constant:yes", "--tasks", "pope_random", "--data", "demo", "--limit", "2",
              "--batch-size", "2", "--output", sys.argv[1]])

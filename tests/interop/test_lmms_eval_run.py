@@ -32,7 +32,7 @@ def lmms_run(tmp_path_factory):
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", OMP_NUM_THREADS="1",
                TOKENIZERS_PARALLELISM="false")
     command = [sys.executable, "-m", "lmms_eval", "--model", "vargpt", "--model_args", "pretrained=tiny",
-               "--tasks", "vargpt_demo_pope", "--include_path", "tests/parity/lmms_tasks", "--limit", str(LIMIT),
+               "--tasks", "vargpt_demo_pope", "--include_path", "tests/interop/lmms_tasks", "--limit", str(LIMIT),
                "--batch_size", "2", "--device", "cpu", "--output_path", str(out), "--log_samples"]
     done = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
@@ -97,7 +97,7 @@ def test_two_launched_processes_share_the_documents_and_answer_as_one(launcher, 
                TOKENIZERS_PARALLELISM="false")
     command = _launcher(launcher, _free_port()) + [
         "-m", "lmms_eval", "--model", "vargpt", "--model_args", "pretrained=tiny", "--tasks", "vargpt_demo_pope",
-        "--include_path", "tests/parity/lmms_tasks", "--limit", str(LIMIT), "--batch_size", "2",
+        "--include_path", "tests/interop/lmms_tasks", "--limit", str(LIMIT), "--batch_size", "2",
         "--output_path", str(tmp_path), "--log_samples"]
     done = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=400, check=False)
     log = done.stdout + done.stderr

@@ -39,7 +39,7 @@ from scorer_corpora import (
     vqav2_corpus,
 )
 
-from evals.records import Record
+from evals.run.records import Record
 from tasks import gqa, mmbench, pope, seed, vqav2
 
 MIN_CORPUS = 200

@@ -14,7 +14,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tasks.datasets_io import DEMO_DIR
+from tasks.data.datasets_io import DEMO_DIR
 
 UNDECODABLE_IMAGE = {"bytes": b"\x89PNG\r\n\x1a\n this is not an image", "path": None}
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from evals.records import read_records, records_dir
+from evals.run.records import read_records, records_dir
 
 
 @dataclass
@@ -73,7 +73,7 @@ def tiny_adapter():
     """The tiny VARGPT behind the real adapter, fp32 on the CPU, one intra-op thread (built once per session)."""
     import torch
 
-    from evals.model_spec import build_adapter
+    from evals.adapters.model_spec import build_adapter
 
     torch.set_num_threads(1)
     return build_adapter("tiny", "cpu", "float32")
@@ -82,6 +82,6 @@ def tiny_adapter():
 @pytest.fixture(scope="session")
 def inception_file(tmp_path_factory) -> Path:
     """A random-weights InceptionV3 file of the real architecture, passed as --inception-weights."""
-    from tasks.inception import save_random_inception_weights
+    from tasks.image_metrics.inception import save_random_inception_weights
 
     return save_random_inception_weights(tmp_path_factory.mktemp("inception") / "inception.pth", seed=0)

@@ -11,8 +11,8 @@ from typing import Any
 
 from safetensors.torch import load_file
 
-from evals.plan import doc_ids_of, limited
-from evals.records import read_records, records_dir
+from evals.run.plan import doc_ids_of, limited
+from evals.run.records import read_records, records_dir
 from evals.registry import discover
 from evals.task_api import DataSource
 from vargpt import tiny

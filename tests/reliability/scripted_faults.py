@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from evals.scripted_adapters import OracleAdapter, seeded_image
+from evals.adapters.scripted import OracleAdapter, seeded_image
 
 # Model text that matches no gold answer of any task: no letters, digits or yes/no words.
 GARBAGE_TEXT: dict[str, Any] = {

@@ -17,10 +17,10 @@ from broken_datasets import UNDECODABLE_IMAGE, broken_copy, duplicate_row, edit_
 from run_checks import is_one_line_error, planned_ids, results_of
 
 from evals.cli import main
-from evals.records import read_records, records_dir
+from evals.run.records import read_records, records_dir
 from evals.registry import discover
 from evals.task_api import DataSource
-from tasks.datasets_io import DEMO_DIR
+from tasks.data.datasets_io import DEMO_DIR
 
 POPE = ("lmms-lab/POPE", "Full", "random")
 GQA_QUESTIONS = ("lmms-lab/GQA", "testdev_balanced_instructions", "testdev")

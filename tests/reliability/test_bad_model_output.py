@@ -15,8 +15,8 @@ from scripted_faults import (
 )
 
 from evals.config import GenerationConfig, RunConfig
-from evals.launch import execute_run
-from evals.records import read_records, records_dir
+from evals.run.launch import execute_run
+from evals.run.records import read_records, records_dir
 
 # Text tasks (generate mode): the primary accuracy metric of each.
 TEXT_TASKS = ("pope_random", "gqa", "vqav2_val", "vqav2_testdev", "mmbench_en_dev", "seed_image")

@@ -24,9 +24,9 @@ import pytest
 from run_checks import message_lines, metrics_of, planned_ids, record_snapshot
 
 from evals.config import GenerationConfig, RunConfig
-from evals.launch import execute_run
-from evals.lock import LOCK_NAME
-from evals.records import record_files, records_dir, records_path
+from evals.run.launch import execute_run
+from evals.run.lock import LOCK_NAME
+from evals.run.records import record_files, records_dir, records_path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FAST_TEXT = (("max_new_tokens", "4"),)  # the tiny model's answers stay short, so a trial takes seconds

@@ -13,8 +13,8 @@ from PIL import Image
 from run_checks import planned_ids, results_of
 
 from evals.cli import main
-from evals.records import read_records, records_dir
-from tasks.fid_reference import DEMO_REFERENCE_DIR
+from evals.run.records import read_records, records_dir
+from tasks.image_metrics.fid_reference import DEMO_REFERENCE_DIR
 
 
 def fid_run(run_dir, inception_file, reference):

@@ -11,9 +11,9 @@ from run_checks import metrics_of, planned_ids, record_snapshot, results_of
 from scripted_faults import OutOfMemoryAbove
 
 from evals.config import GenerationConfig, RunConfig
-from evals.launch import execute_run
-from evals.records import read_records, records_dir
-from evals.scripted_adapters import OracleAdapter
+from evals.run.launch import execute_run
+from evals.run.records import read_records, records_dir
+from evals.adapters.scripted import OracleAdapter
 
 
 def run(out, tasks, adapter, batch_size, limit=None, gen_kwargs=(), task_options=()):

@@ -15,10 +15,10 @@ from run_checks import is_one_line_error, metrics_of, planned_ids, record_snapsh
 
 from evals.cli import main
 from evals.config import RunConfig
-from evals.launch import execute_run
-from evals.lock import LOCK_NAME
-from evals.records import record_files, records_dir
-from evals.scripted_adapters import OracleAdapter
+from evals.run.launch import execute_run
+from evals.run.lock import LOCK_NAME
+from evals.run.records import record_files, records_dir
+from evals.adapters.scripted import OracleAdapter
 
 TASK = "pope_random"
 RUN = ["run", "--model", "oracle", "--data", "demo", "--tasks", TASK, "--batch-size", "2"]

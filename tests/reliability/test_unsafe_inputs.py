@@ -19,8 +19,8 @@ from run_checks import pickled_weights, planned_ids, results_of
 
 from evals.cli import main
 from evals.config import RunConfig
-from evals.launch import execute_run
-from evals.model_spec import build_adapter
+from evals.run.launch import execute_run
+from evals.adapters.model_spec import build_adapter
 from vargpt import tiny
 from vargpt.checkpoint_files import ModelLoadError
 from vargpt.modeling_vargpt import VARGPTForConditionalGeneration

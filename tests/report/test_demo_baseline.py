@@ -15,7 +15,7 @@ import pytest
 
 import tasks.pope
 from evals.cli import main
-from tasks.output_cleaning import clean_output
+from tasks.scoring.output_cleaning import clean_output
 
 DEMO_BASELINE = Path(__file__).resolve().parents[2] / "results" / "baselines" / "demo.json"
 DEMO_COMMAND = ["run", "--model", "tiny", "--data", "demo"]

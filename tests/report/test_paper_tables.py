@@ -8,7 +8,7 @@ import json
 import pandas as pd
 import pytest
 
-from evals.paper import (
+from evals.report.paper import (
     PAPER_DIR,
     PaperDataError,
     comparison_frame,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from evals.paper import PAPER_DIR, MeasuredRun, load_paper_table, load_paper_tables
-from evals.plots import category_values, plot_measured_vs_published, write_run_plots
+from evals.report.paper import PAPER_DIR, MeasuredRun, load_paper_table, load_paper_tables
+from evals.report.plots import category_values, plot_measured_vs_published, write_run_plots
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

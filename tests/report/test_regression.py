@@ -9,8 +9,8 @@ import math
 import pytest
 
 from evals.cli import main
-from evals.records import Record
-from evals.regression import (
+from evals.run.records import Record
+from evals.report.regression import (
     COMPANION_TOLERANCES,
     FRACTION_METRICS,
     RELATIVE_TOLERANCES,

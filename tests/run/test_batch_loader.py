@@ -10,12 +10,12 @@ import time
 
 import pytest
 
-from evals.batch_loader import BatchLoader, iter_batches
+from evals.run.batch_loader import BatchLoader, iter_batches
 from evals.config import RunConfig
-from evals.launch import execute_run
+from evals.run.launch import execute_run
 from evals.registry import registry_from_tasks
 from evals.requests import TextRequest
-from evals.scripted_adapters import OracleAdapter
+from evals.adapters.scripted import OracleAdapter
 
 
 def test_text_requests_come_longest_first_in_batches(fake_tasks):

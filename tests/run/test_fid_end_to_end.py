@@ -12,10 +12,10 @@ import pytest
 from PIL import Image
 
 from evals.cli import main
-from evals.records import read_records, records_dir
-from evals.tables import summary_frame
-from tasks import inception
-from tasks.inception import InceptionWeightsUnavailable, save_random_inception_weights
+from evals.run.records import read_records, records_dir
+from evals.report.tables import summary_frame
+from tasks.image_metrics import inception
+from tasks.image_metrics.inception import InceptionWeightsUnavailable, save_random_inception_weights
 
 SUFFIX = "_random_inception"
 METRICS = {f"{name}{SUFFIX}" for name in ("fid", "inception_score", "inception_score_std", "precision", "recall")}

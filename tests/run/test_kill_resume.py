@@ -11,11 +11,11 @@ import signal
 import time
 
 from evals.config import GenerationConfig, RunConfig
-from evals.launch import execute_run
-from evals.lock import LOCK_NAME
-from evals.records import read_records, record_files, records_dir
+from evals.run.launch import execute_run
+from evals.run.lock import LOCK_NAME
+from evals.run.records import read_records, record_files, records_dir
 from evals.registry import registry_from_tasks
-from evals.scripted_adapters import OracleAdapter
+from evals.adapters.scripted import OracleAdapter
 
 TASKS = ("fake_image", "fake_qa", "fake_choice")
 NUM_DOCS = 12 + 24 + 16

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from evals.lock import LOCK_NAME, RunFolderLocked, RunLock
+from evals.run.lock import LOCK_NAME, RunFolderLocked, RunLock
 
 
 def test_a_live_holder_refuses_a_second_lock(tmp_path):

@@ -6,7 +6,7 @@ import tracemalloc
 
 import numpy as np
 
-from evals.records import (
+from evals.run.records import (
     Record,
     RecordWriter,
     dedup_records,

@@ -11,7 +11,7 @@ import sys
 import time
 
 from evals.cli import main
-from evals.records import read_records, record_files, records_dir
+from evals.run.records import read_records, record_files, records_dir
 
 RUN = ["run", "--model", "oracle", "--tasks", "fake_qa", "--batch-size", "2", "--gen-kwargs", "sleep_ms=40"]
 

@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from evals.config import RunConfig
-from evals.launch import execute_run
-from evals.records import read_records, records_dir
+from evals.run.launch import execute_run
+from evals.run.records import read_records, records_dir
 from evals.registry import registry_from_tasks
-from evals.scripted_adapters import OracleAdapter
+from evals.adapters.scripted import OracleAdapter
 
 
 class OOMAboveAdapter(OracleAdapter):

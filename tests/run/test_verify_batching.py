@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 from evals.config import RunConfig
-from evals.launch import execute_run
+from evals.run.launch import execute_run
 from evals.registry import registry_from_tasks
-from evals.scripted_adapters import OracleAdapter
+from evals.adapters.scripted import OracleAdapter
 
 
 class BatchSensitiveAdapter(OracleAdapter):

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from evals.cli import main
-from evals.records import read_records, record_files, records_dir
+from evals.run.records import read_records, record_files, records_dir
 
 FAKE = ["--model", "oracle", "--tasks", "fake_qa,fake_choice,fake_image,fake_bad", "--batch-size", "1"]
 

@@ -9,7 +9,7 @@ import pytest
 
 from evals.task_api import DataSource
 from tasks import gqa, mmbench, pope, seed, vqav2
-from tasks.doc_fields import DocumentFieldError, MissingField
+from tasks.data.doc_fields import DocumentFieldError, MissingField
 
 TASKS = {t.name: t for module in (vqav2, gqa, mmbench, pope, seed) for t in module.TASKS}
 # (task, field) pairs whose missing or empty value must refuse the document.

@@ -21,11 +21,11 @@ import torch
 from PIL import Image
 
 from evals.cli import main
-from evals.records import Record, RecordWriter, read_records, records_dir
-from evals.sharding import doc_seed, shard_doc_ids
+from evals.run.records import Record, RecordWriter, read_records, records_dir
+from evals.run.sharding import doc_seed, shard_doc_ids
 from evals.task_api import DataSource, TaskOptionError
-from tasks import inception
-from tasks.fid_reference import (
+from tasks.image_metrics import inception
+from tasks.image_metrics.fid_reference import (
     ADM_REFERENCE_FILENAME,
     DEMO_REFERENCE_DIR,
     FidReferenceError,
@@ -41,7 +41,7 @@ from tasks.imagenet import (
     make_doc_id,
     parse_doc_id,
 )
-from tasks.inception import (
+from tasks.image_metrics.inception import (
     InceptionWeightsUnavailable,
     identify_weights,
     save_random_inception_weights,

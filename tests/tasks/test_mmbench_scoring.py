@@ -9,7 +9,7 @@ from typing import ClassVar
 
 import pytest
 
-from evals.records import Record
+from evals.run.records import Record
 from tasks.mmbench import TASKS, build_prompt
 
 DEV = next(t for t in TASKS if t.name == "mmbench_en_dev")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from evals.records import Record
+from evals.run.records import Record
 from tasks.pope import TASKS, pooled_metrics
 
 POPE = TASKS[0]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from evals.records import Record
+from evals.run.records import Record
 from tasks.seed import TASKS
 
 SEED = TASKS[0]

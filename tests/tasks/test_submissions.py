@@ -7,7 +7,7 @@ import random
 
 import pandas as pd
 
-from evals.records import Record
+from evals.run.records import Record
 from evals.task_api import DataSource
 from tasks import mmbench, vqav2
 

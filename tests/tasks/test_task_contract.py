@@ -8,7 +8,7 @@ from importlib.metadata import entry_points
 import pytest
 from PIL import Image
 
-from evals.records import Record
+from evals.run.records import Record
 from evals.requests import ChoiceRequest, TextRequest
 from evals.task_api import DataSource, TaskOptionError
 from tasks import gqa, mmbench, pope, seed, vqav2

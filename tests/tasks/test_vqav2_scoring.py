@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from evals.records import Record
+from evals.run.records import Record
 from tasks.vqav2 import TASKS
 
 VAL = next(t for t in TASKS if t.name == "vqav2_val")

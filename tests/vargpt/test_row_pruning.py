@@ -13,7 +13,7 @@ import pytest
 import torch
 from transformers import GenerationConfig
 
-from evals.bench import text_requests
+from evals.bench.command import text_requests
 from vargpt import generate_text
 from vargpt.text_generation import cut_at_stop
 

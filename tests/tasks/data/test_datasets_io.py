@@ -13,7 +13,7 @@ import pytest
 
 from evals.task_api import DataSource
 from tasks import gqa, mmbench, pope, seed
-from tasks.datasets_io import DEMO_DIR, CorruptImage, DatasetUnavailable, DocRows, image_loader
+from tasks.data.datasets_io import DEMO_DIR, CorruptImage, DatasetUnavailable, DocRows, image_loader
 
 DEMO = DataSource(kind="demo")
 
@@ -115,7 +115,7 @@ def test_image_loader_accepts_decoded_images_and_pickles():
 def test_folder_of_copies_without_this_dataset_is_not_mistaken_for_it():
     # tasks/demo holds lmms-lab/* copies; a dataset id it lacks must not read tasks/demo itself.
     from evals.task_api import DatasetSpec
-    from tasks.datasets_io import find_copy
+    from tasks.data.datasets_io import find_copy
 
     with pytest.raises(DatasetUnavailable, match="no copy of dataset lmms-lab/ScienceQA"):
         find_copy(DatasetSpec("lmms-lab/ScienceQA", "test"), DataSource.parse(str(DEMO_DIR)))
@@ -152,7 +152,7 @@ def test_two_folders_of_the_same_dataset_give_their_own_rows(hf_cache):
 
 
 def test_a_snapshot_split_is_memory_mapped_and_images_stay_undecoded(hf_cache):
-    from tasks.datasets_io import find_copy, read_split
+    from tasks.data.datasets_io import find_copy, read_split
 
     task = pope.TASKS[0]
     copy = find_copy(task.dataset, copy_pope(hf_cache / "data"))

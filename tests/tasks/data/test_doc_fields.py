@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tasks.doc_fields import (
+from tasks.data.doc_fields import (
     DocumentFieldError,
     EmptyField,
     MissingField,

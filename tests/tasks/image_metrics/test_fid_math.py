@@ -1,4 +1,4 @@
-"""FID, Inception Score and precision/recall (tasks/fid.py) against hand values and independent references."""
+"""FID, Inception Score and precision/recall (tasks/image_metrics/fid.py) against hand values and independent references."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from torch_fidelity.metric_fid import (
 )
 from torchmetrics.image.fid import _compute_fid
 
-from tasks.fid import (
+from tasks.image_metrics.fid import (
     features_to_fid,
     features_to_precision_recall,
     features_to_statistics,

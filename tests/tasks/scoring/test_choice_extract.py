@@ -1,4 +1,4 @@
-"""Option-letter extraction (tasks/choice_extract.py): lmms-eval's MMBench heuristics and SEED's rule."""
+"""Option-letter extraction (tasks/scoring/choice_extract.py): lmms-eval's MMBench heuristics and SEED's rule."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from tasks.choice_extract import (
+from tasks.scoring.choice_extract import (
     extract_choice_letter,
     first_character,
     letter_from_answer_formats,

@@ -1,10 +1,10 @@
-"""VQA answer normalisation and 10-choose-9 accuracy on hand-worked cases (tasks/vqa_normalize.py)."""
+"""VQA answer normalisation and 10-choose-9 accuracy on hand-worked cases (tasks/scoring/vqa_normalize.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from tasks.vqa_normalize import (
+from tasks.scoring.vqa_normalize import (
     normalize_digits_articles,
     normalize_evalai_answer,
     normalize_punctuation,

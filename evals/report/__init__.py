@@ -1,0 +1,1 @@
+"""From records to numbers and tables: aggregation, leaderboards, plots, paper tables, regression checks."""

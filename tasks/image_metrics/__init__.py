@@ -1,0 +1,1 @@
+"""Image metrics: the Inception network, FID / IS math, and the FID reference statistics."""

@@ -1,0 +1,1 @@
+"""Scoring helpers shared by the tasks: VQA normalisation, choice extraction, accuracy, output cleaning."""
