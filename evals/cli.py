@@ -141,7 +141,7 @@ def add_list_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def list_command(args: argparse.Namespace) -> int:
-    """`list`: every registered task with kind, dataset, split, group, options and demo size."""
+    """`list`: every registered task with kind, dataset, split, group, options and demo size; broken plugins after."""
     import pandas as pd
 
     from evals.registry import discover
@@ -172,8 +172,8 @@ def list_command(args: argparse.Namespace) -> int:
         )
     frame = pd.DataFrame(rows).set_index("task") if rows else pd.DataFrame()
     sys.stdout.write(to_markdown(frame) if rows else "no tasks registered\n")
-    for plugin, problem in sorted(registry.broken.items()):
-        sys.stdout.write(f"broken plugin {plugin}: {problem}\n")
+    for _, plugin in sorted(registry.broken.items()):
+        sys.stdout.write(f"broken: {plugin.message()}\n")
     return 0
 
 

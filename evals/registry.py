@@ -2,7 +2,11 @@
 
 Each entry point names a Task or a list of Tasks (``tasks.pope:TASKS``). Built-in tasks register the
 same way as third-party packages, so an installed plugin shows up in ``evals list`` with no edit here.
-A plugin that fails to import is logged and listed as broken instead of taking every other task down.
+
+A built-in plugin that fails to load is an incomplete install: discovery raises, so every command stops
+with one line naming the plugin, the missing package and the pip command. A third-party plugin that fails
+to load is kept as broken: ``list`` shows it, and selecting its tasks, or ``all`` (which would otherwise
+quietly leave them out), is an error.
 """
 
 from __future__ import annotations
@@ -11,8 +15,9 @@ import difflib
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 
+from evals.broken_plugin import BrokenPlugin, diagnose
 from evals.errors import HarnessError
 from evals.task_api import Task
 
@@ -30,6 +35,10 @@ class UnknownTaskError(HarnessError):
     """A requested task, alias or group is not registered."""
 
 
+class BrokenPluginError(HarnessError):
+    """A task plugin that is needed, or built in, failed to load."""
+
+
 @dataclass
 class TaskRegistry:
     """Registered tasks by name, with alias and group lookup."""
@@ -37,7 +46,7 @@ class TaskRegistry:
     tasks: dict[str, Task] = field(default_factory=dict)
     aliases: dict[str, str] = field(default_factory=dict)
     groups: dict[str, list[str]] = field(default_factory=dict)
-    broken: dict[str, str] = field(default_factory=dict)  # entry point name -> one-line load error
+    broken: dict[str, BrokenPlugin] = field(default_factory=dict)  # by entry point name
 
     def add(self, task: Task, origin: str = "") -> None:
         """Register one task; a name, alias or group clash raises RegistryError."""
@@ -72,6 +81,8 @@ class TaskRegistry:
             return self.tasks[key]
         if key in self.aliases:
             return self.tasks[self.aliases[key]]
+        if key in self.broken:
+            raise BrokenPluginError(f"task {key!r} is not available: {self.broken[key].message()}")
         raise UnknownTaskError(self._unknown_message(key))
 
     def select(self, names: Iterable[str]) -> list[Task]:
@@ -82,6 +93,7 @@ class TaskRegistry:
             if not name:
                 continue
             if name == ALL:
+                self._check_all_loaded()
                 members = [self.tasks[n] for n in self.names()]
             elif name in self.groups and name not in self.tasks and name not in self.aliases:
                 members = [self.tasks[n] for n in self.groups[name]]
@@ -91,17 +103,29 @@ class TaskRegistry:
                 chosen.setdefault(task.name, task)
         if not chosen:
             raise UnknownTaskError("no tasks selected; pass --tasks NAME[,NAME...] (see `python -m evals list`)")
+        for _, plugin in sorted(self.broken.items()):
+            logger.warning("%s (its tasks are not run)", plugin.message())
         return list(chosen.values())
 
+    def _check_all_loaded(self) -> None:
+        """`all` means every installed task: refuse it while a plugin's tasks cannot be known."""
+        if self.broken:
+            problems = "; ".join(plugin.message() for _, plugin in sorted(self.broken.items()))
+            raise BrokenPluginError(
+                f"--tasks all cannot include the tasks of a plugin that failed to load: {problems} "
+                "(or name the tasks to run with --tasks)"
+            )
+
     def _unknown_message(self, name: str) -> str:
-        """One line: the unknown name, the closest known ones, and the known names."""
+        """One line: the unknown name, the closest known ones, and the known names (and any broken plugin)."""
         known = sorted({*self.tasks, *self.aliases, *self.groups})
         close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
         hint = f"did you mean {close[0]!r}? " if close else ""
         shown = ", ".join(known[:40]) + (", ..." if len(known) > 40 else "")
         message = f"unknown task {name!r}; {hint}known: {shown or 'none'}"
         if self.broken:
-            message += f" (plugins that failed to load: {', '.join(sorted(self.broken))}; see `python -m evals list`)"
+            problems = "; ".join(plugin.message() for _, plugin in sorted(self.broken.items()))
+            message += f"; it may come from a task plugin that failed to load: {problems}"
         return message
 
 
@@ -122,16 +146,26 @@ def registry_from_tasks(tasks: Sequence[Task], origin: str = "") -> TaskRegistry
 
 
 def discover() -> TaskRegistry:
-    """Load every entry point of the group; a plugin that fails to import is logged and kept as broken."""
+    """Load every entry point of the group; a broken built-in plugin raises, a broken third-party one is kept."""
     registry = TaskRegistry()
     for point in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda p: (p.name, p.value)):
         try:
             loaded = point.load()
-        except Exception as error:  # a broken plugin must not hide the others
-            registry.broken[point.name] = f"{point.value}: {type(error).__name__}: {error}".splitlines()[0]
-            logger.warning("task plugin %s (%s) failed to load: %s", point.name, point.value, error)
+        except Exception as error:  # a broken third-party plugin must not hide the others
+            registry.broken[point.name] = _diagnose(point, error)
             continue
         items = loaded if isinstance(loaded, (list, tuple)) else [loaded]
         for task in items:
             registry.add(task, origin=f"{point.name} = {point.value}")
+    for _, plugin in sorted(registry.broken.items()):
+        if plugin.builtin:
+            raise BrokenPluginError(plugin.message())
     return registry
+
+
+def _diagnose(point: EntryPoint, error: BaseException) -> BrokenPlugin:
+    """The BrokenPlugin of an entry point that raised `error`, with its distribution and requirements."""
+    distribution = getattr(point, "dist", None)
+    name = distribution.metadata["Name"] if distribution is not None else ""
+    requires = (distribution.requires or []) if distribution is not None else []
+    return diagnose(point.name, point.value, name or "", list(requires), error)

@@ -52,8 +52,11 @@ def test_a_broken_plugin_is_reported_not_fatal(fake_tasks, monkeypatch):
     monkeypatch.setattr(registry_module, "entry_points", lambda group: [*real(group=group), BrokenPoint()])
     registry = registry_module.discover()
     assert "fake_qa" in registry.tasks
-    assert registry.broken == {"broken": "no_such_module:TASKS: ModuleNotFoundError: No module named 'no_such_module'"}
-    with pytest.raises(UnknownTaskError, match="plugins that failed to load: broken"):
+    assert registry.broken["broken"].message() == (
+        "third-party (unknown distribution) task plugin 'broken' (no_such_module:TASKS) failed to import "
+        "(ModuleNotFoundError: No module named 'no_such_module'); fix or reinstall the package that provides it"
+    )
+    with pytest.raises(UnknownTaskError, match="may come from a task plugin that failed to load: third-party"):
         registry.get("nothing_like_it")
 
 
