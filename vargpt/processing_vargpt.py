@@ -6,6 +6,10 @@ with one `<image>\n` per image before the text. As in transformers' LlavaProcess
 one `<image>` token per image feature (576 for CLIP ViT-L/14 at 336 px) before tokenisation, so the model can
 scatter the features at exactly those positions.
 
+Two ways in: `encode_batch(texts, images)` takes raw user texts and applies the template (the harness's path);
+`processor(text=..., images=..., return_tensors="pt")` takes prompts already templated, as transformers'
+LlavaProcessor does, and returns a BatchFeature for `model(**inputs)` / `model.generate(**inputs)`.
+
 Shape legend: B batch, L tokens, N images, H/W pixels.
 """
 
@@ -14,11 +18,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from PIL import Image
-from transformers import CLIPImageProcessor, LlamaTokenizer
+from transformers import BatchFeature, CLIPImageProcessor, LlamaTokenizer
 
 from vargpt.checkpoint_files import ModelLoadError
 from vargpt.configuration_vargpt import VARGPTConfig
@@ -29,6 +33,12 @@ SYSTEM_PROMPT = (
 )
 IMAGE_TOKEN = "<image>"
 IMAGE_LINE = IMAGE_TOKEN + "\n"  # one per image, before the user text
+
+# Keywords of a transformers processor call that go to the tokenizer (as LlavaProcessor's text kwargs do).
+TOKENIZER_KEYWORDS = frozenset(
+    ("padding", "padding_side", "truncation", "max_length", "pad_to_multiple_of", "add_special_tokens")
+    + ("return_attention_mask",)
+)
 
 
 @dataclass(frozen=True)
@@ -133,10 +143,12 @@ class VARGPTProcessor:
     # -- tensors --------------------------------------------------------------------------------------------
     def pixel_values(self, images: Sequence[Sequence[Image.Image]]) -> torch.Tensor | None:
         """CLIP-preprocess every image of every request, in order: (num_images, 3, height, width) or None."""
-        flat = [image.convert("RGB") for request_images in images for image in request_images]
-        if not flat:
-            return None
-        return self.image_processor(images=flat, return_tensors="pt")["pixel_values"]
+        flat = flatten_images(images)
+        return self.preprocess_images(flat) if flat else None
+
+    def preprocess_images(self, flat: Sequence[Any]) -> torch.Tensor:
+        """CLIP pixel values of a flat, non-empty list of images: (num_images, 3, height, width)."""
+        return self.image_processor(images=list(flat), return_tensors="pt")["pixel_values"]
 
     def tokenize_prompts(self, prompts: Sequence[str], padding_side: Literal["left", "right"] = "left") -> dict:
         """Tokenise already templated prompts (with `<image>` not yet expanded), padded to one length."""
@@ -176,7 +188,41 @@ class VARGPTProcessor:
         prompts = [self.build_prompt(text, len(request_images)) for text, request_images in zip(texts, images)]
         return self.encode_prompts(prompts, images, padding_side)
 
-    __call__ = encode_batch
+    # -- the transformers processor call ----------------------------------------------------------------------
+    def __call__(
+        self,
+        images: Any = None,
+        text: str | Sequence[str] | None = None,
+        *,
+        return_tensors: str | None = None,
+        **text_kwargs: Any,
+    ) -> BatchFeature:
+        """LlavaProcessor's call: templated prompt(s) holding `<image>`, and their images in order -> BatchFeature.
+
+        `images` is one image, a list (the images of every prompt, in the order of their `<image>` markers) or
+        a list of lists per prompt. The keywords padding, padding_side, truncation, max_length, ... go to the
+        tokenizer, whose own settings apply otherwise (no padding unless asked). The result holds input_ids,
+        attention_mask and pixel_values (with images), ready for `model(**inputs)` or `model.generate(**inputs)`.
+        """
+        unknown = sorted(set(text_kwargs) - TOKENIZER_KEYWORDS)
+        if unknown:
+            raise TypeError(f"VARGPTProcessor got unexpected keyword arguments {unknown}")
+        if images is None and text is None:
+            raise ValueError("pass text=, images= or both")
+        flat = flatten_images(images)
+        data: dict[str, Any] = {}
+        if text is not None:
+            prompts = [text] if isinstance(text, str) else list(text)
+            markers = sum(prompt.count(IMAGE_TOKEN) for prompt in prompts)
+            if markers != len(flat):
+                raise ValueError(
+                    f"the prompts hold {markers} {IMAGE_TOKEN} markers but {len(flat)} images were given; each "
+                    f"image needs one {IMAGE_TOKEN} in the prompt where it belongs"
+                )
+            data.update(self.tokenizer([self.expand_image_tokens(p) for p in prompts], **text_kwargs))
+        if flat:
+            data["pixel_values"] = self.preprocess_images(flat)
+        return BatchFeature(data, tensor_type=return_tensors)
 
     # -- encoded ahead (a background loader, while the model runs), padded later -------------------------------
     def encode_requests(
@@ -210,9 +256,22 @@ class VARGPTProcessor:
         pixels = [r.pixel_values for r in requests if r.pixel_values is not None]
         return EncodedBatch(input_ids_BL, attention_mask_BL, torch.cat(pixels) if pixels else None)
 
-    def decode(self, token_ids: Sequence[int] | torch.Tensor) -> str:
-        """Token ids -> text with special tokens skipped, stripped."""
-        return self.tokenizer.decode(token_ids, skip_special_tokens=True).strip()
+    def decode(self, token_ids: Sequence[int] | torch.Tensor, skip_special_tokens: bool = True, **kwargs: Any) -> str:
+        """Token ids -> text, special tokens skipped unless told otherwise, stripped (tokenizer keywords pass on)."""
+        return self.tokenizer.decode(token_ids, skip_special_tokens=skip_special_tokens, **kwargs).strip()
+
+    def batch_decode(self, sequences: Sequence[Sequence[int]] | torch.Tensor, **kwargs: Any) -> list[str]:
+        """`decode` of each row, as transformers processors offer it."""
+        return [self.decode(row, **kwargs) for row in sequences]
 
 
-__all__ = ["VARGPTProcessor", "EncodedBatch", "EncodedRequest", "SYSTEM_PROMPT", "IMAGE_TOKEN"]
+def flatten_images(images: Any) -> list:
+    """None, one image, a list of images or a list of per-prompt lists -> the images in order (RGB when PIL)."""
+    if images is None:
+        return []
+    items = images if isinstance(images, (list, tuple)) else [images]
+    flat = [image for item in items for image in (item if isinstance(item, (list, tuple)) else [item])]
+    return [image.convert("RGB") if isinstance(image, Image.Image) else image for image in flat]
+
+
+__all__ = ["VARGPTProcessor", "EncodedBatch", "EncodedRequest", "SYSTEM_PROMPT", "IMAGE_TOKEN", "flatten_images"]

@@ -1,50 +1,14 @@
-"""Understanding parity: VARGPT's logits equal transformers' own LlavaForConditionalGeneration with the same weights."""
+"""Understanding parity: VARGPT's logits equal transformers' own LlavaForConditionalGeneration with the same weights.
+
+The LLaVA model with VARGPT's weights is the `llava` fixture of conftest.py.
+"""
 
 from __future__ import annotations
 
 import pytest
 import torch
-from transformers import LlavaConfig, LlavaForConditionalGeneration
 
 TOLERANCE = 1e-5
-
-# Released (4.46) key prefix -> transformers 5 Llava key prefix; the generation side has no Llava counterpart.
-LLAVA_PREFIXES = (
-    ("vision_tower.vision_model.", "model.vision_tower."),
-    ("multi_modal_projector.", "model.multi_modal_projector."),
-    ("language_model.model.", "model.language_model."),
-    ("language_model.lm_head.", "lm_head."),
-)
-
-
-def to_llava_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    renamed = {}
-    for name, tensor in state_dict.items():
-        for ours, theirs in LLAVA_PREFIXES:
-            if name.startswith(ours):
-                renamed[theirs + name[len(ours) :]] = tensor
-    return renamed
-
-
-@pytest.fixture(scope="module")
-def llava(tiny_model) -> LlavaForConditionalGeneration:
-    model, processor = tiny_model
-    config = model.config
-    llava_config = LlavaConfig(
-        vision_config=config.vision_config.to_dict(),
-        text_config=config.text_config.to_dict(),
-        image_token_index=config.image_token_index,
-        image_seq_length=processor.num_image_features,
-        projector_hidden_act=config.projector_hidden_act,
-        vision_feature_layer=config.vision_feature_layer,
-        vision_feature_select_strategy=config.vision_feature_select_strategy,
-        tie_word_embeddings=False,
-    )
-    reference = LlavaForConditionalGeneration(llava_config).eval()
-    result = reference.load_state_dict(to_llava_state_dict(model.state_dict()), strict=False)
-    assert not result.missing_keys and not result.unexpected_keys, result
-    return reference
-
 
 def max_logit_difference(tiny_model, llava, texts, images) -> float:
     model, processor = tiny_model
