@@ -14,7 +14,15 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from evals.config import DEFAULT_BATCH_SIZE, DEFAULT_MODEL, DTYPES, GenerationConfig, RunConfig, parse_gen_kwargs
+from evals.config import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_MODEL,
+    DEFAULT_WAIT_TIMEOUT_MINUTES,
+    DTYPES,
+    GenerationConfig,
+    RunConfig,
+    parse_gen_kwargs,
+)
 from evals.errors import HarnessError, UsageError, exit_code_of, one_line_error
 
 logger = logging.getLogger(__name__)
@@ -72,6 +80,13 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--save-samples", action="store_true", help="keep generated images (tasks that generate)")
     parser.add_argument("--inception-weights", default=None, metavar="PATH", help="Inception weights file (FID)")
     parser.add_argument("--fid-ref", default=None, metavar="PATH", help="FID reference npz or image folder")
+    parser.add_argument(
+        "--wait-timeout",
+        type=float,
+        default=DEFAULT_WAIT_TIMEOUT_MINUTES,
+        metavar="MINUTES",
+        help=f"torchrun: how long a rank waits for the others, then stops (default {DEFAULT_WAIT_TIMEOUT_MINUTES:g})",
+    )
 
 
 def run_config_from_args(args: argparse.Namespace) -> RunConfig:
@@ -100,6 +115,7 @@ def run_config_from_args(args: argparse.Namespace) -> RunConfig:
         verify_batching=args.verify_batching,
         overwrite=args.overwrite,
         allow_pickle=args.allow_pickle,
+        wait_timeout_minutes=args.wait_timeout,
     )
 
 
@@ -342,5 +358,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = one_line_error(error)
         if message is None:
             raise
-        sys.stderr.write(f"error: {message}\n")
+        if not getattr(error, "quiet", False):  # RunStopped: another process of this node prints it
+            sys.stderr.write(f"error: {message}\n")
         return exit_code_of(error)

@@ -15,6 +15,7 @@ from evals.errors import UsageError
 DEFAULT_MODEL = "VARGPT-family/VARGPT_LLaVA-v1"
 DEFAULT_BATCH_SIZE = 16
 DTYPES = ("auto", "float32", "float16", "bfloat16")
+DEFAULT_WAIT_TIMEOUT_MINUTES = 60.0
 # Extra run flags handed to the tasks that declare an option of the same name (see cli.py).
 TASK_OPTION_FLAGS = ("save_samples", "inception_weights", "fid_ref")
 
@@ -72,6 +73,7 @@ class RunConfig:
     verify_batching: int = 0
     overwrite: bool = False
     allow_pickle: bool = False  # read pickled (.bin/.pt) weights; they can run code, so only on request
+    wait_timeout_minutes: float = DEFAULT_WAIT_TIMEOUT_MINUTES  # torchrun: longest wait of a rank for the others
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -82,6 +84,8 @@ class RunConfig:
             raise UsageError(f"--num-workers {self.num_workers} must be at least 1")
         if self.verify_batching < 0:
             raise UsageError(f"--verify-batching {self.verify_batching} must be 0 or more")
+        if not self.wait_timeout_minutes > 0:
+            raise UsageError(f"--wait-timeout {self.wait_timeout_minutes} must be a positive number of minutes")
         if self.generation.dtype not in DTYPES:
             raise UsageError(f"--dtype {self.generation.dtype!r} is not one of {', '.join(DTYPES)}")
 

@@ -25,6 +25,16 @@ class WorkerFailed(HarnessError):
     exit_code = 1
 
 
+class RunStopped(HarnessError):
+    """Every rank of a launched run stops for one reason; the first process of each node prints it, the others
+    stop `quiet`ly, so that each node's log holds the line once."""
+
+    def __init__(self, message: str, quiet: bool = False, exit_code: int = 2):
+        super().__init__(message)
+        self.quiet = quiet
+        self.exit_code = exit_code
+
+
 # Error types of other modules that are the user's to fix. They are looked up by name, and only if
 # their module was imported (an error of that type can only exist then), so this module imports
 # none of them and anything may import it.
