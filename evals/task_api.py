@@ -109,6 +109,14 @@ class Task:
         nothing by default.
         """
 
+    def check_inputs(self, source: DataSource) -> dict[str, str]:
+        """Check that this process can read what scoring needs besides the dataset; every rank, before any model work.
+
+        Runs after rank 0's `prepare` and never downloads. Raise a HarnessError naming what is missing; return an
+        identity per input (e.g. which weights a file holds), which must be the same on every rank. None by default.
+        """
+        return {}
+
     # -- documents -----------------------------------------------------------------------------
     def load_docs(self, source: DataSource) -> Sequence[dict]:
         """The scored split as an indexable sequence of documents; images decode lazily."""

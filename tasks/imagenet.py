@@ -27,8 +27,10 @@ cfg 1.5, top-p 0.96 on the unconditional class row (`--gen-kwargs condition=unco
 
 Before the first image, `prepare` resolves the Inception weights and the reference (downloading what is
 missing) and checks the reference's form, so that a missing file or a wrong-shaped reference stops the
-run with one line instead of after 50,000 images. The reference is read only by aggregation and is left
-out of the run fingerprint (`records_protocol`): a run refused for its reference finishes, with the
+run with one line instead of after 50,000 images. Under torchrun, `prepare` runs on rank 0 and every rank's
+`check_inputs` then finds the weights it will score with (without downloading): a node that lacks them, or
+holds other weights, stops the whole run before any model work. The reference is read only by aggregation
+(rank 0) and is left out of the run fingerprint (`records_protocol`): a run refused for its reference finishes, with the
 recorded features, when rerun with a corrected `--fid-ref`.
 
 Scoring: `score_batch` computes Inception features on the worker's device as images arrive (images of
@@ -259,6 +261,13 @@ class ImageNetFidTask(Task):
         weights = resolve_weights(self.option("inception_weights") or None, allow_random_standin=demo)
         reference = _resolved_reference(self.option("fid_ref"), demo)
         check_reference(reference, weights.label, official_weights=not metric_suffix(weights.label))
+
+    def check_inputs(self, source: DataSource) -> dict[str, str]:
+        """The Inception weights this process scores with, found without downloading and read through (hashed)."""
+        weights = resolve_weights(
+            self.option("inception_weights") or None, allow_random_standin=source.kind == "demo", download=False
+        )
+        return {"Inception weights": weights.label}
 
     # -- documents -----------------------------------------------------------------------------
     def load_docs(self, source: DataSource) -> Sequence[dict]:

@@ -272,14 +272,17 @@ def load_inception(
     return _LOADED[key]
 
 
-def resolve_weights(weights_path: str | os.PathLike | None, allow_random_standin: bool = False) -> InceptionWeights:
+def resolve_weights(
+    weights_path: str | os.PathLike | None, allow_random_standin: bool = False, download: bool = True
+) -> InceptionWeights:
     """Which weights `load_inception` loads: the resolved file, identified by content, or the random stand-in.
 
-    Downloads a missing file like `resolve_inception_weights`. The FID task's `prepare` calls it, so that
-    missing weights stop a run before any image is drawn.
+    Downloads a missing file like `resolve_inception_weights` unless `download` is False. The FID task's
+    `prepare` calls it, and every rank's `check_inputs`, so that missing weights stop a run before any image
+    is drawn.
     """
     try:
-        path = resolve_inception_weights(weights_path)
+        path = resolve_inception_weights(weights_path, download=download)
     except InceptionWeightsUnavailable as exc:
         if not allow_random_standin or weights_path:
             raise
