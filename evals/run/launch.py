@@ -5,7 +5,8 @@ Three ways to run the same worker loop (`runner.run_worker`):
 - several local workers: spawned processes (torch.multiprocessing), one model replica each; this
   process shows the progress they report and aggregates when all have finished;
 - under torchrun: every process runs this code; rank 0 prepares the folder and the plan and
-  broadcasts it, every rank does its share, and rank 0 aggregates after a barrier.
+  broadcasts it, every rank checks that it can read what its share needs (preflight) and does its share,
+  rank 0 shows the whole run's progress from the record files and aggregates once every rank is done.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import logging
 import queue as queue_module
 import time
 from collections.abc import Sequence
+from contextlib import nullcontext
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +25,13 @@ from evals.run import distributed
 from evals.adapters.interface import Adapter
 from evals.report.aggregate import aggregate_run
 from evals.config import GenerationConfig, RunConfig, fingerprint
-from evals.run.distributed import DistEnv
-from evals.errors import HarnessError, UsageError, WorkerFailed, one_line_error
+from evals.run.distributed import DistEnv, Ranks, RanksLost
+from evals.errors import HarnessError, RunStopped, UsageError, WorkerFailed, exit_code_of, one_line_error
 from evals.run.lock import RunLock
 from evals.adapters.model_spec import build_adapter, model_identity, resolve_dtype
 from evals.run.plan import RunPlan, plan_task
+from evals.run.preflight import check_every_rank, remove_shared_token, write_shared_token
+from evals.run.progress import Progress, RecordTail, polled_progress
 from evals.run.provenance import hardware, package_versions
 from evals.registry import TaskRegistry, discover
 from evals.run.run_folder import default_output, now_iso, open_run_folder
@@ -118,31 +123,6 @@ def prepare(
         done = task_plan.num_docs - len(task_plan.pending)
         logger.info("%s: %d documents, %d already recorded", task_plan.task.name, task_plan.num_docs, done)
     return plan, lock
-
-
-class Progress:
-    """tqdm bars per task on the main process, with rate and ETA; a bar appears with its task's first result."""
-
-    def __init__(self, totals: dict[str, int]):
-        self.totals = totals
-        self.bars: dict[str, Any] = {}
-
-    def __call__(self, task_name: str, count: int) -> None:
-        if task_name not in self.bars:
-            from tqdm.auto import tqdm
-
-            self.bars[task_name] = tqdm(
-                total=self.totals.get(task_name), desc=task_name, unit="doc", dynamic_ncols=True
-            )
-        bar = self.bars[task_name]
-        bar.update(count)
-        if bar.total is not None and bar.n >= bar.total:
-            bar.close()  # finished tasks stop taking a line
-
-    def close(self) -> None:
-        """Close every bar."""
-        for bar in self.bars.values():
-            bar.close()
 
 
 def _set_worker_threads(device: str, world_size: int) -> None:
@@ -249,11 +229,9 @@ def run_metadata(plan: RunPlan, started: str, start_time: float) -> dict:
     }
 
 
-def _pending_totals(plan: RunPlan, shard_of: int | None = None) -> dict[str, int]:
-    """Documents to do per task: all of them, or one rank's share."""
-    if shard_of is None:
-        return {p.task.name: len(p.pending) for p in plan.tasks}
-    return {p.task.name: len(p.pending[shard_of :: plan.world_size]) for p in plan.tasks}
+def _pending_totals(plan: RunPlan) -> dict[str, int]:
+    """Documents to do per task, over every worker."""
+    return {p.task.name: len(p.pending) for p in plan.tasks}
 
 
 def run_local(config: RunConfig, registry: TaskRegistry, adapter: Adapter | None = None) -> Path:
@@ -282,46 +260,70 @@ def run_local(config: RunConfig, registry: TaskRegistry, adapter: Adapter | None
 
 
 def run_launched(config: RunConfig, registry: TaskRegistry | None, env: DistEnv) -> Path:
-    """A run under torchrun: rank 0 prepares and aggregates, every rank does its share."""
+    """A run under torchrun: rank 0 prepares, every rank checks its inputs and does its share, rank 0 aggregates.
+
+    Every wait for the other ranks gives up after --wait-timeout (distributed.Ranks); a rank that cannot read
+    what its share needs stops every rank before any model is built (preflight).
+    """
     if config.num_workers not in (None, 1) or config.devices:
         raise UsageError("--num-workers/--devices do not apply under torchrun; set --nproc_per_node instead")
     started, start_time = now_iso(), time.time()
     device = launched_device(env)
-    outcome: tuple[str, Any] = ("error", "rank 0 failed while preparing the run")
+    ranks = Ranks(env, timedelta(minutes=config.wait_timeout_minutes))
+    outcome: tuple[str, Any] = ("error", ("rank 0 failed while preparing the run", 2))
     lock: RunLock | None = None
     error: BaseException | None = None
     if env.is_main:
         try:
             # Only rank 0 reads the plugins; the others get the configured tasks inside the plan.
             plan, lock = prepare(config, registry if registry is not None else discover(), (device,) * env.world_size)
-            outcome = ("ok", plan)
+            outcome = ("ok", (plan, write_shared_token(plan.run_dir)))
         except BaseException as caught:
             error = caught
-            outcome = ("error", one_line_error(caught) or f"rank 0 failed: {type(caught).__name__}: {caught}")
-    outcome = distributed.broadcast_object(outcome)
-    if outcome[0] == "error":
-        if error is not None:
-            raise error
-        raise HarnessError(outcome[1])
-    plan = outcome[1]
+            message = one_line_error(caught) or f"rank 0 failed: {type(caught).__name__}: {caught}"
+            outcome = ("error", (f"{env.label}: {message}", exit_code_of(caught)))
     try:
-        _set_worker_threads(device, 1)
-        adapter = build_adapter(config.model, device, plan.dtype, config.allow_pickle) if has_work(plan) else None
-        progress = Progress(_pending_totals(plan, env.rank)) if env.is_main else (lambda task, n: None)
         try:
-            if has_work(plan):
-                run_worker(adapter, plan, env.rank, progress)
-        finally:
-            if env.is_main:
-                progress.close()
-        distributed.barrier()
+            outcome = ranks.broadcast(outcome, "rank 0 planned the run")
+        except RanksLost:
+            if error is None:
+                raise
+        if outcome[0] == "error":
+            if error is not None:
+                raise error
+            message, code = outcome[1]
+            raise RunStopped(message, quiet=not env.is_node_main, exit_code=code)
+        plan, token = outcome[1]
+        # Rank 0 marks what is on disk before any rank can pass the check below and write a record.
+        tail = RecordTail(plan.run_dir, [p.task.name for p in plan.tasks]) if env.is_main else None
+        docs = check_every_rank(plan, ranks, token)
+        work_shares(plan, env, ranks, docs, tail)
         if env.is_main:
             aggregate_run(plan, run_metadata(plan, started, start_time))
-        distributed.barrier()
+            remove_shared_token(plan.run_dir)
     finally:
         if lock is not None:
             lock.release()
     return plan.run_dir
+
+
+def work_shares(plan: RunPlan, env: DistEnv, ranks: Ranks, docs: dict[str, Any], tail: RecordTail | None) -> None:
+    """This rank's share of every task, then the wait for every rank's; rank 0 shows the whole run's progress."""
+    device = plan.devices[env.rank]
+    adapter = None
+    if has_work(plan):
+        logger.info("%s: every rank can read its inputs; loading the model", env.label)
+        adapter = build_adapter(plan.config.model, device, plan.dtype, plan.config.allow_pickle)
+    progress = Progress(_pending_totals(plan)) if tail is not None else None
+    try:
+        with polled_progress(tail, progress) if tail is not None and progress is not None else nullcontext():
+            if adapter is not None:
+                report = progress.starts_only if progress is not None else lambda task, n: None
+                run_worker(adapter, plan, env.rank, report, docs)
+            ranks.wait_for_all("every rank finished its share")
+    finally:
+        if progress is not None:
+            progress.close()
 
 
 def execute_run(config: RunConfig, registry: TaskRegistry | None = None, adapter: Adapter | None = None) -> Path:
@@ -335,7 +337,7 @@ def execute_run(config: RunConfig, registry: TaskRegistry | None = None, adapter
         return run_local(config, registry if registry is not None else discover(), adapter)
     if adapter is not None:
         raise UsageError("an adapter object cannot be shared across torchrun processes; pass --model")
-    distributed.init(env)
+    distributed.init(env, timedelta(minutes=config.wait_timeout_minutes))
     try:
         return run_launched(config, registry, env)
     finally:

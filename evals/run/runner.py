@@ -17,7 +17,7 @@ import sys
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -276,14 +276,25 @@ def verify_batching(adapter: Adapter, plan: TaskPlan, docs: Sequence[Any], run_p
     return {"checked": len(compared), "differing": differing, "batch_size": run_plan.config.batch_size}
 
 
-def run_worker(adapter: Adapter, run_plan: RunPlan, rank: int, progress: ProgressFn) -> None:
-    """Worker `rank`: its share of every task, then (rank 0 only) the batching check."""
+def run_worker(
+    adapter: Adapter,
+    run_plan: RunPlan,
+    rank: int,
+    progress: ProgressFn,
+    loaded: Mapping[str, Sequence[Any]] | None = None,
+) -> None:
+    """Worker `rank`: its share of every task, then (rank 0 only) the batching check.
+
+    `loaded` holds documents a task's `load_docs` already returned in this process (by task name).
+    """
     verified: dict[str, dict[str, int]] = {}
     for plan in run_plan.tasks:
         needs_docs = plan.pending or (rank == 0 and run_plan.config.verify_batching)
         if not needs_docs:
             continue
-        docs = plan.task.load_docs(run_plan.source)
+        docs = (loaded or {}).get(plan.task.name)
+        if docs is None:
+            docs = plan.task.load_docs(run_plan.source)
         run_task_shard(adapter, plan, docs, run_plan, rank, progress)
         if rank == 0 and run_plan.config.verify_batching:
             verified[plan.task.name] = verify_batching(adapter, plan, docs, run_plan)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from evals.cli import main
+from evals.errors import RunStopped
 
 
 def one_line_error(capsys, argv) -> str:
@@ -40,6 +41,10 @@ def one_line_error(capsys, argv) -> str:
         ),
         (["run", "--model", "oracle", "--tasks", "fake_qa", "--data", "/no/such/folder"], "is not a folder"),
         (["run", "--model", "oracle", "--tasks", "fake_qa", "--batch-size", "0"], "--batch-size 0 must be at least 1"),
+        (
+            ["run", "--model", "oracle", "--tasks", "fake_qa", "--wait-timeout", "0"],
+            "--wait-timeout 0.0 must be a positive number of minutes",
+        ),
         (["run", "--model", "oracle", "--tasks", "fake_dup"], "document id 'q001' occurs 2 times"),
         (["run", "--no-such-flag"], "unrecognized arguments: --no-such-flag"),
         (["table", "/no/such/run"], "has no results.json"),
@@ -49,6 +54,18 @@ def test_bad_arguments_give_one_line_and_exit_2(argv, expected, tmp_path, fake_t
     if "--output" not in argv and argv[0] == "run":
         argv = [*argv, "--output", str(tmp_path / "run")]
     assert expected in one_line_error(capsys, argv)
+
+
+def test_a_stop_that_another_process_of_the_node_prints_is_not_printed_again(monkeypatch, capsys):
+    # Under torchrun every rank stops for the reason one rank found (tests/run/test_preflight.py); ranks other
+    # than the first of their node raise it `quiet`, so a node's log holds the line once.
+    def stopped(config):
+        raise RunStopped("rank 3 on node1: no copy of dataset lmms-lab/GQA under /data", quiet=True)
+
+    monkeypatch.setattr("evals.run.launch.execute_run", stopped)
+    capsys.readouterr()
+    assert main(["run", "--model", "oracle", "--tasks", "fake_qa"]) == 2
+    assert capsys.readouterr().err == ""
 
 
 def test_a_checkpoint_folder_with_missing_files_is_one_line(tmp_path, fake_tasks, capsys):
