@@ -4,6 +4,7 @@ and `torchrun --nproc_per_node 2` (gloo) write identical records at batch size 1
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -48,15 +49,23 @@ def test_two_spawned_workers_match_one_worker(tmp_path, fake_tasks):
     assert results["run"]["world_size"] == 2
 
 
-def test_torchrun_two_processes_match_a_plain_run(tmp_path, fake_tasks, evals_cli):
+# A tqdm bar as the launcher's stderr holds it: "fake_qa:  50%|#####     | 12/24 [00:01<00:01, ...]".
+BAR = re.compile(r"([\w.-]+): +\d+%\|[^|]*\| (\d+)/(\d+) \[")
+
+
+def test_torchrun_two_processes_match_a_plain_run_and_rank_0_shows_the_whole_run(tmp_path, fake_tasks, evals_cli):
     assert main(["run", *FAKE, "--output", str(tmp_path / "plain")]) == 0
-    torchrun = (str(Path(sys.executable).with_name("torchrun")), "--standalone", "--nproc_per_node", "2", "-m", "evals")
+    torchrun = (sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "evals")
     launched = evals_cli("run", *FAKE, "--output", str(tmp_path / "torchrun"), launcher=torchrun, timeout=300)
     assert launched.returncode == 0, launched.stderr[-2000:]
     assert worker_files(tmp_path / "torchrun", "fake_qa") == ["worker-0.jsonl", "worker-1.jsonl"]
     assert record_map(tmp_path / "torchrun") == record_map(tmp_path / "plain")
     assert task_metrics(tmp_path / "torchrun") == task_metrics(tmp_path / "plain")
     assert json.loads((tmp_path / "torchrun" / "results.json").read_text())["run"]["world_size"] == 2
+    # Only rank 0 draws bars, and each ends at the task's whole document count (the fake plugin's 24, 16, 12
+    # and 6), not at rank 0's share (12, 8, 6, 3).
+    last_bar = {task: (int(done), int(total)) for task, done, total in BAR.findall(launched.stderr)}
+    assert last_bar == {"fake_qa": (24, 24), "fake_choice": (16, 16), "fake_image": (12, 12), "fake_bad": (6, 6)}
 
 
 def test_a_crashed_spawned_worker_is_one_line_exit_1_and_keeps_the_others_records(tmp_path, fake_tasks, capsys):
