@@ -16,6 +16,7 @@ import time
 import pytest
 from broken_datasets import broken_copy
 from torchrun_jobs import (
+    end,
     error_lines,
     free_port,
     job_env,
@@ -31,7 +32,6 @@ from evals.run.plan import plan_task
 from evals.run.preflight import RankInputsMissing, check_task, positions_to_check
 from evals.run.records import read_records, records_dir
 from evals.task_api import DataSource
-from tasks.data.datasets_io import DEMO_DIR
 from tasks.image_metrics.fid_reference import DEMO_REFERENCE_DIR
 from tasks.image_metrics.inception import WEIGHTS_FILENAME
 
@@ -54,10 +54,12 @@ def test_a_rank_without_the_inception_weights_stops_every_rank_before_the_model_
     args = ["--model", "oracle", "--tasks", "fid", "--data", "hub", "--fid-ref", str(DEMO_REFERENCE_DIR),
             "--limit", "4", "--batch-size", "2", "--output", str(out)]
     port = free_port()
-    began = time.time()
+    deadline = time.time() + STOP_BOUND_S
     nodes = [start([*node_of_two(n, port), *args], job_env(TORCH_HOME=str(homes[n]))) for n in (0, 1)]
-    outputs = [node.communicate(timeout=STOP_BOUND_S)[1] for node in nodes]
-    took = time.time() - began
+    try:  # both nodes must have stopped by the deadline (communicate raises TimeoutExpired otherwise)
+        outputs = [node.communicate(timeout=max(1.0, deadline - time.time()))[1] for node in nodes]
+    finally:
+        end(nodes)
     tally.tried("rank inputs: Inception weights missing on one node (torchrun, 2 nodes)")
     missing = homes[1] / "hub" / "checkpoints" / WEIGHTS_FILENAME
     expected = (f"error: rank 1 on {socket.gethostname()}: Inception weights {WEIGHTS_FILENAME} not found; "
@@ -71,13 +73,12 @@ def test_a_rank_without_the_inception_weights_stops_every_rank_before_the_model_
     # Each rank exited 2 by itself: its agent reports the code (a rank reaped by its agent would show -15).
     assert rank_exit_codes(outputs[0]) == {0: 2} and rank_exit_codes(outputs[1]) == {1: 2}
     assert not records_dir(out, "fid").exists()
-    assert took < STOP_BOUND_S
 
 
-def planned(task_name: str, data: str, limit: int):
-    """Rank 0's plan of one task (nothing recorded yet)."""
+def planned(task_name: str, data: str, limit: int, run_dir):
+    """Rank 0's plan of one task into an empty run folder."""
     task = discover().get(task_name)
-    return plan_task(task, task.load_docs(DataSource.parse(data)), limit, run_dir=DEMO_DIR / "no-such-run")
+    return plan_task(task, task.load_docs(DataSource.parse(data)), limit, run_dir)
 
 
 @pytest.mark.parametrize(
@@ -89,7 +90,7 @@ def planned(task_name: str, data: str, limit: int):
     ids=["fewer documents", "another order"],
 )
 def test_a_rank_whose_dataset_copy_differs_from_rank_0s_stops_the_run(tmp_path, edit, problem, tally):
-    plan = planned("gqa", "demo", limit=8)  # rank 0 planned from the bundled demo copy
+    plan = planned("gqa", "demo", limit=8, run_dir=tmp_path / "run")  # rank 0 planned from the bundled demo copy
     broken_copy(tmp_path, "lmms-lab/GQA", "testdev_balanced_instructions", "testdev", edit)
     tally.tried("rank inputs: another dataset copy on one rank")
     positions = positions_to_check(plan, rank=1, world_size=2, verify_batching=0)
@@ -107,18 +108,22 @@ def test_a_hung_rank_stops_the_other_node_after_the_wait_timeout_in_one_line(tmp
             "--wait-timeout", "0.2", "--output", str(out)]
     port = free_port()
     nodes = [start([*node_of_two(n, port), *args], job_env()) for n in (0, 1)]
-    deadline = time.time() + STOP_BOUND_S
-    hung = wait_for_rank(nodes[1], 1, deadline)
-    assert hung is not None
-    while time.time() < deadline and not list(read_records(records_dir(out, "fake_qa"))):
-        time.sleep(0.05)
-    kill(hung, signal.SIGSTOP)  # rank 1 stops answering mid-share, as a hung GPU or NFS read would
-    stopped_at = time.time()
     try:
-        output = nodes[0].communicate(timeout=STOP_BOUND_S)[1]
-        waited = time.time() - stopped_at
+        deadline = time.time() + STOP_BOUND_S
+        hung = wait_for_rank(nodes[1], 1, deadline)
+        assert hung is not None
+        while time.time() < deadline and not list(read_records(records_dir(out, "fake_qa"))):
+            time.sleep(0.05)
+        kill(hung, signal.SIGSTOP)  # rank 1 stops answering mid-share, as a hung GPU or NFS read would
+        stopped_at = time.time()
+        try:
+            output = nodes[0].communicate(timeout=STOP_BOUND_S)[1]
+            waited = time.time() - stopped_at
+        finally:
+            kill(hung, signal.SIGCONT)
+        resumed = nodes[1].communicate(timeout=STOP_BOUND_S)[1]  # rank 1, let go, finds rank 0 gone
     finally:
-        kill(hung, signal.SIGCONT)
+        end(nodes)
     tally.tried("rank inputs: one rank hangs (torchrun, 2 nodes)")
     # Rank 0 finishes its 12 documents (0.2 s each), then waits at most 0.2 min for rank 1.
     assert nodes[0].returncode != 0 and waited < 12 + 60, output[-3000:]
@@ -128,6 +133,5 @@ def test_a_hung_rank_stops_the_other_node_after_the_wait_timeout_in_one_line(tmp
         "rerun the same command to resume"
     ]
     assert rank_exit_codes(output) == {0: 1}
-    resumed = nodes[1].communicate(timeout=STOP_BOUND_S)[1]  # rank 1, let go, finds rank 0 gone
     assert nodes[1].returncode != 0 and len(error_lines(resumed)) == 1, resumed[-3000:]
     assert error_lines(resumed)[0].startswith(f"error: rank 1 on {socket.gethostname()}: lost the other ranks")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import pytest
 from run_checks import metrics_of, planned_ids, record_snapshot
-from torchrun_jobs import job_env, kill, last_bars, one_node, start, wait_for_rank
+from torchrun_jobs import end, job_env, kill, last_bars, one_node, start, wait_for_rank
 
 from evals.config import GenerationConfig, RunConfig
 from evals.registry import registry_from_tasks
@@ -113,16 +113,19 @@ def test_a_rank_killed_under_torchrun_then_restarted_with_1_2_or_3_processes_los
     env = job_env()
 
     launcher = start([*one_node(2), *job.args(out, inception_file)], env)
-    deadline = time.time() + LAUNCH_TIMEOUT_S
-    pid = wait_for_rank(launcher, victim, deadline)
-    while pid is not None and launcher.poll() is None and time.time() < deadline:
-        if lines_on_disk(out, job.tasks) >= kill_at:
-            break
-        time.sleep(0.005)
-    time.sleep(delay)
-    if pid is not None:
-        kill(pid, signal.SIGKILL)
-    launcher.communicate(timeout=LAUNCH_TIMEOUT_S)
+    try:
+        deadline = time.time() + LAUNCH_TIMEOUT_S
+        pid = wait_for_rank(launcher, victim, deadline)
+        while pid is not None and launcher.poll() is None and time.time() < deadline:
+            if lines_on_disk(out, job.tasks) >= kill_at:
+                break
+            time.sleep(0.005)
+        time.sleep(delay)
+        if pid is not None:
+            kill(pid, signal.SIGKILL)
+        launcher.communicate(timeout=LAUNCH_TIMEOUT_S)  # torchrun stops the other rank and exits
+    finally:
+        end([launcher])
     written = lines_on_disk(out, job.tasks)
     when = ("after the run finished" if (out / "results.json").exists() else "before the first record" if written == 0
             else "after the last record" if written >= total else "mid-run")
@@ -130,7 +133,10 @@ def test_a_rank_killed_under_torchrun_then_restarted_with_1_2_or_3_processes_los
 
     left = {task: len(set(ids) - recorded(out, task)) for task, ids in wanted.items()}
     restarted = start([*one_node(restart), *job.args(out, inception_file)], env)
-    _, stderr = restarted.communicate(timeout=LAUNCH_TIMEOUT_S)
+    try:
+        _, stderr = restarted.communicate(timeout=LAUNCH_TIMEOUT_S)
+    finally:
+        end([restarted])
     assert restarted.returncode == 0, stderr[-3000:]
     for task, ids in wanted.items():
         assert tally.check_task(out, task, ids) == (0, 0)  # nothing lost, nothing twice

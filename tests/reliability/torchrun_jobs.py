@@ -46,10 +46,22 @@ def job_env(**changes: str) -> dict[str, str]:
 
 
 def start(command: Sequence[str], env: Mapping[str, str]) -> subprocess.Popen:
-    """A launcher in the background, its output captured as text."""
+    """A launcher in the background, in a session of its own (see `end`), its output captured as text."""
     return subprocess.Popen(
-        list(command), env=dict(env), cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        list(command), env=dict(env), cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
     )
+
+
+def end(launchers: Sequence[subprocess.Popen]) -> None:
+    """SIGKILL what is left of launchers a failed test leaves running: each launcher with its ranks."""
+    for launcher in launchers:
+        if launcher.poll() is None:
+            try:
+                os.killpg(launcher.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            launcher.communicate()
 
 
 def free_port() -> int:
