@@ -157,7 +157,8 @@ def add_list_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def list_command(args: argparse.Namespace) -> int:
-    """`list`: every registered task with kind, dataset, split, group, options and demo size; broken plugins after."""
+    """`list`: every registered task with kind, dataset, split, groups and tags, options and demo size; broken plugins
+    after."""
     import pandas as pd
 
     from evals.registry import discover
@@ -180,7 +181,7 @@ def list_command(args: argparse.Namespace) -> int:
                 "kind": task.kind,
                 "dataset": task.dataset.hub_id,
                 "split": task.dataset.split,
-                "group": task.group or "",
+                "group": ",".join(g for g in (task.group, *task.tags) if g),
                 "aliases": ",".join(task.aliases),
                 "demo docs": demo_docs,
                 "options": ",".join(sorted(task.default_options)),

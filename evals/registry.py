@@ -1,4 +1,4 @@
-"""Task discovery: the entry-point group ``vargpt_evals.tasks``, names, aliases and groups.
+"""Task discovery: the entry-point group ``vargpt_evals.tasks``, names, aliases, groups and tags.
 
 Each entry point names a Task or a list of Tasks (``tasks.pope:TASKS``). Built-in tasks register the
 same way as third-party packages, so an installed plugin shows up in ``evals list`` with no edit here.
@@ -65,10 +65,11 @@ class TaskRegistry:
         self.tasks[task.name] = task
         for alias in task.aliases:
             self.aliases[alias] = task.name
-        if task.group:
-            if task.group in self.tasks or task.group in self.aliases:
-                raise RegistryError(f"group {task.group!r} of task {task.name!r} is already a task name")
-            self.groups.setdefault(task.group, []).append(task.name)
+        # The group (pooled metrics) and the tags (selection only, e.g. `paper`) all select by name.
+        for group in dict.fromkeys(g for g in (task.group, *task.tags) if g):
+            if group in self.tasks or group in self.aliases:
+                raise RegistryError(f"group {group!r} of task {task.name!r} is already a task name")
+            self.groups.setdefault(group, []).append(task.name)
 
     def names(self) -> list[str]:
         """Every task name, sorted."""

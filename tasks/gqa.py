@@ -149,6 +149,7 @@ TASKS = [
         kind="text",
         dataset=DatasetSpec(HUB_ID, SPLIT, REVISION, QUESTIONS_CONFIG, MIRRORS),
         version=VERSION,
+        tags=("paper",),
         primary_metric=ACCURACY,
         higher_is_better={name: True for name in (ACCURACY, ACCURACY_OFFICIAL, *_BREAKDOWNS)} | {NUM_ERRORS: False},
     ),

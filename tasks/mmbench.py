@@ -257,6 +257,7 @@ TASKS = [
         dataset=DatasetSpec(HUB_ID, "dev", REVISION, CONFIG, MIRRORS),
         version=VERSION,
         aliases=("mmbench",),
+        tags=("paper",),
         primary_metric=ACCURACY,
         higher_is_better={ACCURACY: True, ACCURACY_SINGLE: True, NUM_UNRESOLVED: False, NUM_ERRORS: False},
         submission_file="mmbench_en_dev_results.xlsx",

@@ -183,6 +183,7 @@ TASKS = [
         dataset=DatasetSpec(HUB_ID, split, REVISION, CONFIG, MIRRORS),
         version=VERSION,
         group=GROUP,
+        tags=("paper",),
         primary_metric="accuracy",
         higher_is_better=_HIGHER | {NUM_UNPARSED: False, NUM_ERRORS: False},
     )

@@ -133,6 +133,7 @@ TASKS = [
         dataset=DatasetSpec(HUB_ID, "test", REVISION, None, MIRRORS),
         version=VERSION,
         aliases=("seed",),
+        tags=("paper",),
         primary_metric=ACCURACY,
         higher_is_better={ACCURACY: True, NUM_ERRORS: False}
         | {f"question_type:{QUESTION_TYPES[t]}": True for t in range(1, 10)},

@@ -166,6 +166,7 @@ TASKS = [
         dataset=DatasetSpec(HUB_ID, "validation", REVISION, None, MIRRORS),
         version=VERSION,
         aliases=("vqav2",),
+        tags=("paper",),
         primary_metric=ACCURACY,
         higher_is_better=_higher_is_better(),
     ),
