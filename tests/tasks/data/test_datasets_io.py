@@ -181,3 +181,10 @@ def test_doc_rows_read_in_chunks_equal_the_datasets_rows():
     assert rows[3]["id"] == 3  # each read is a copy
     picked = DocRows(dataset, rows=[140, 2, 70, 2], extend=lambda row: {"double": row["id"] * 2})
     assert [(r["id"], r["double"]) for r in picked] == [(140, 280), (2, 4), (70, 140), (2, 4)]
+
+
+def test_doc_rows_position_field_holds_the_row_in_the_dataset_not_in_the_selection():
+    dataset = datasets.Dataset.from_dict({"question": [f"q{i}" for i in range(100)]})
+    assert [r["row"] for r in DocRows(dataset, position_field="row")][:3] == [0, 1, 2]
+    picked = DocRows(dataset, rows=[70, 2, 99], position_field="row")
+    assert [(r["row"], r["question"]) for r in picked] == [(70, "q70"), (2, "q2"), (99, "q99")]
