@@ -256,6 +256,120 @@ def make_seed(rng: random.Random) -> None:
     write_card(folder, "lmms-lab/SEED-Bench", {"default": ["test"]})
 
 
+# -- MME (issue 15a) -----------------------------------------------------------------------------------
+MME_FEATURES = datasets.Features({"question_id": STR, "image": IMAGE, "question": STR, "answer": STR, "category": STR})
+# Five perception and two cognition subtasks; each gets two images with one "Yes" and one "No" question.
+MME_QUESTIONS = {
+    "existence": lambda f: (f"Is there a {f['shape']} in this image?", f"Is there a {_other_shape(f)} in this image?"),
+    "count": lambda f: (f"Are there {f['count']} {f['shape']}s in the image?",
+                        f"Are there {f['count'] + 1} {f['shape']}s in the image?"),
+    "position": lambda f: (f"Is the first {f['shape']} in the left half of the image?",
+                           f"Is the first {f['shape']} in the right half of the image?"),
+    "color": lambda f: (f"Is the {f['shape']} {f['color']}?", f"Is the {f['shape']} {_other_color(f)}?"),
+    "OCR": lambda f: ("Is there no text in the image?", "Is the word \"VAR\" written in the image?"),
+    "commonsense_reasoning": lambda f: (f"Could the {f['shape']}s be counted by a child?",
+                                        f"Is the {f['shape']} larger than the image?"),
+    "code_reasoning": lambda f: ("Is the image free of program code?", "Is a python code shown in the picture?"),
+}
+
+
+def _other_shape(facts: dict) -> str:
+    return SHAPES[1 - SHAPES.index(facts["shape"])]
+
+
+def _other_color(facts: dict) -> str:
+    return next(c for c in sorted(COLORS) if c != facts["color"])
+
+
+def make_mme(rng: random.Random) -> None:
+    folder = DEMO_DIR / "lmms-lab" / "MME"
+    rows = []
+    for category, questions in MME_QUESTIONS.items():
+        for image_no in range(2):
+            png, facts = synthetic_png(rng)
+            yes, no = questions(facts)
+            pair = [(yes, "Yes"), (no, "No")] if image_no == 0 else [(no, "No"), (yes, "Yes")]
+            for question, answer in pair:
+                rows.append({"question_id": f"{category}/{image_no:04d}.png", "image": cell(png),
+                             "question": f"{question} Please answer yes or no.", "answer": answer, "category": category})
+    write_split(folder, "default", "test", rows, MME_FEATURES)
+    write_card(folder, "lmms-lab/MME", {"default": ["test"]})
+
+
+# -- MMMU (issue 15a) ----------------------------------------------------------------------------------
+MMMU_FEATURES = datasets.Features({
+    "id": STR, "question": STR, "options": STR, "explanation": STR,
+    **{f"image_{n}": IMAGE for n in range(1, 8)},
+    "img_type": STR, "answer": STR, "topic_difficulty": STR, "question_type": STR, "subfield": STR,
+})
+# Ten subjects over the six disciplines (lmms-eval's DOMAIN_CAT2SUB_CAT).
+MMMU_SUBJECTS = ("Art_Theory", "Music", "Accounting", "Finance", "Biology", "Math", "Clinical_Medicine", "History",
+                 "Psychology", "Computer_Science")
+MMMU_OPEN_ANSWERS = ("42", "3.5", "1,200", "sandstone", "photosynthesis", "-7", "0.25", "baroque", "ohm", "1850")
+
+
+def mmmu_rows(rng: random.Random) -> list[dict]:
+    rows = []
+    for i, subject in enumerate(MMMU_SUBJECTS):
+        pngs = [synthetic_png(rng, size=32)[0] for _ in range(3)]
+        facts_color = sorted(COLORS)
+        # q1: four options, answer "ABCD"[i % 4]; q2: three options (even i) or five (odd i), answer B, two
+        # images shown <image 2> first (and <image 3> inside an option for odd i); q3: open.
+        four = [facts_color[(i + k) % len(facts_color)] for k in range(4)]
+        many = ["<image 3>", "a circle", "a square", "both", "neither"] if i % 2 else ["a circle", "a square", "both"]
+        questions = [
+            ("multiple-choice", f"<image 1> Which colour fills the largest shape ({subject})?", four, "ABCD"[i % 4], 1),
+            ("multiple-choice", "Compare <image 2> with <image 1>: which shape do both show?", many, "B", 3 if i % 2 else 2),
+            ("open", f"<image 1> What value does the {subject.replace('_', ' ')} question ask for?", [],
+             MMMU_OPEN_ANSWERS[i], 1),
+        ]
+        for n, (kind, question, options, answer, num_images) in enumerate(questions, start=1):
+            row = {
+                "id": f"validation_{subject}_{n}", "question": question, "options": repr(options), "explanation": "",
+                "img_type": "['Diagrams']", "answer": answer, "topic_difficulty": ("Easy", "Medium", "Hard")[n - 1],
+                "question_type": kind, "subfield": subject.replace("_", " "),
+            }
+            row.update({f"image_{k}": cell(pngs[k - 1]) if k <= num_images else None for k in range(1, 8)})
+            rows.append(row)
+    return rows
+
+
+def make_mmmu(rng: random.Random) -> None:
+    folder = DEMO_DIR / "lmms-lab" / "MMMU"
+    write_split(folder, "default", "validation", mmmu_rows(rng), MMMU_FEATURES)
+    write_card(folder, "lmms-lab/MMMU", {"default": ["validation"]})
+
+
+# -- ScienceQA-IMG (issue 15a) -------------------------------------------------------------------------
+SCIENCEQA_FEATURES = datasets.Features({
+    "image": IMAGE, "question": STR, "choices": datasets.List(STR), "answer": datasets.Value("int8"), "hint": STR,
+    "task": STR, "grade": STR, "subject": STR, "topic": STR, "category": STR, "skill": STR, "lecture": STR,
+    "solution": STR,
+})
+SCIENCEQA_SUBJECTS = ("natural science", "social science", "language science")
+
+
+def make_scienceqa(rng: random.Random) -> None:
+    folder = DEMO_DIR / "lmms-lab" / "ScienceQA"
+    rows = []
+    for k in range(30):
+        png, facts = synthetic_png(rng)
+        # 2-5 choices; the answer is choice 0 when k % 3 == 0, else choice 1; subject k % 3; grade 1 + k % 12.
+        num_choices = 2 + k % 4
+        pool = [c for c in sorted(COLORS) if c != facts["color"]]
+        answer = 0 if k % 3 == 0 else 1
+        choices = pool[: num_choices - 1]
+        choices.insert(answer, facts["color"])
+        rows.append({
+            "image": cell(png), "question": f"What color are the {facts['shape']}s?", "choices": choices,
+            "answer": answer, "hint": f"The picture shows {facts['count']} shape(s)." if k % 2 else "",
+            "task": "closed choice", "grade": f"grade{1 + k % 12}", "subject": SCIENCEQA_SUBJECTS[k % 3],
+            "topic": "colors", "category": "Identify colors", "skill": "Identify colors", "lecture": "", "solution": "",
+        })
+    write_split(folder, "ScienceQA-IMG", "test", rows, SCIENCEQA_FEATURES)
+    write_card(folder, "lmms-lab/ScienceQA", {"ScienceQA-IMG": ["test"]})
+
+
 def main() -> None:
     """Write every demo slice (each dataset from its own seeded generator)."""
     make_vqav2(random.Random(2))
@@ -263,6 +377,9 @@ def main() -> None:
     make_mmbench(random.Random(4))
     make_pope(random.Random(5))
     make_seed(random.Random(6))
+    make_mme(random.Random(15))
+    make_mmmu(random.Random(16))
+    make_scienceqa(random.Random(17))
 
 
 if __name__ == "__main__":
