@@ -21,6 +21,7 @@ def write_predictions(run_dir, task, path):
     [
         ("constant:yes", "demo", ["pope_random", "gqa", "vqav2_val", "seed_image", "mmbench_en_dev"]),
         ("oracle", "demo", ["fake_bad"]),  # error records become null predictions
+        ("constant:Yes", "demo", ["mme", "mmmu_val", "scienceqa_img"]),
     ],
 )
 def test_score_on_a_runs_predictions_reproduces_its_metrics(model, data, tasks, tmp_path, fake_tasks, capsys):

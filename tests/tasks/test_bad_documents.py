@@ -8,10 +8,10 @@ import math
 import pytest
 
 from evals.task_api import DataSource
-from tasks import gqa, mmbench, pope, seed, vqav2
+from tasks import gqa, mmbench, mme, mmmu, pope, scienceqa, seed, vqav2
 from tasks.data.doc_fields import DocumentFieldError, MissingField
 
-TASKS = {t.name: t for module in (vqav2, gqa, mmbench, pope, seed) for t in module.TASKS}
+TASKS = {t.name: t for module in (vqav2, gqa, mmbench, pope, seed, mme, mmmu, scienceqa) for t in module.TASKS}
 # (task, field) pairs whose missing or empty value must refuse the document.
 REQUIRED = [
     ("vqav2_val", "question"),
@@ -28,6 +28,13 @@ REQUIRED = [
     ("seed_image", "question"),
     ("seed_image", "choice_d"),
     ("seed_image", "answer"),
+    ("mme", "question"),
+    ("mme", "answer"),
+    ("mme", "category"),
+    ("mmmu_val", "question"),
+    ("mmmu_val", "question_type"),
+    ("mmmu_val", "answer"),
+    ("scienceqa_img", "question"),
 ]
 IDS = [f"{task}-{field}" for task, field in REQUIRED]
 

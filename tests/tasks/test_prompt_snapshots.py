@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks import gqa, mmbench, pope, seed, vqav2
+from tasks import gqa, mmbench, mme, mmmu, pope, scienceqa, seed, vqav2
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 
@@ -38,12 +38,33 @@ DOCS = {
     "pope_adversarial": [{"question_id": "1", "question": " Is there a fork in the image?", "answer": "no"}],
     "seed_image": [{"question_id": "101669", "question": "How many towels are in the image?", "answer": "A",
                     "choice_a": "One", "choice_b": "Two", "choice_c": "Three", "choice_d": "Four"}],
+    # issue 15a: MME (the " Please answer yes or no." request replaced), MMMU (image marks kept), ScienceQA.
+    "mme": [
+        {"question_id": "code_reasoning/0020.png", "row": 0, "category": "code_reasoning", "answer": "Yes",
+         "question": "Is a python code shown in the picture? Please answer yes or no."},
+        {"question_id": "count/000000067213.jpg", "row": 1, "category": "count", "answer": "No",
+         "question": " Are there three giraffes in this picture?  Please answer yes or no. "},
+    ],
+    "mmmu_val": [
+        {"id": "validation_Art_Theory_3", "question_type": "multiple-choice", "answer": "B",
+         "question": "Compare <image 2> with <image 1>. Which painting is older?",
+         "options": "['<image 3>', 'the left one', 'neither']"},
+        {"id": "validation_Math_7", "question_type": "open", "answer": "3.5", "options": "[]",
+         "question": "<image 1> What is the value of x?"},
+    ],
+    "scienceqa_img": [
+        {"row": 0, "hint": "Figure: Maine.\nIt is a state.", "question": "Which state is highlighted?",
+         "choices": ["Maine", "Ohio", "Utah"], "answer": 0},
+        {"row": 1, "hint": "", "question": "Which animal's mouth is adapted to tear through meat?",
+         "choices": ["lynx", "goat"], "answer": 0},
+    ],
 }
 OURS = {
     "vqav2_val": vqav2.build_prompt, "vqav2_testdev": vqav2.build_prompt, "gqa": gqa.build_prompt,
     "mmbench_en_dev": mmbench.build_prompt, "mmbench_en_test": mmbench.build_prompt,
     "pope_random": pope.build_prompt, "pope_popular": pope.build_prompt, "pope_adversarial": pope.build_prompt,
     "seed_image": seed.build_prompt,
+    "mme": mme.build_prompt, "mmmu_val": mmmu.build_prompt, "scienceqa_img": scienceqa.build_prompt,
 }
 # (YAML under lmms_eval/tasks, module with doc_to_text, function name) of the lmms-eval counterpart.
 LMMS = {
@@ -56,6 +77,9 @@ LMMS = {
     "pope_popular": ("pope/pope_pop.yaml", "pope.utils", "pope_doc_to_text"),
     "pope_adversarial": ("pope/pope_adv.yaml", "pope.utils", "pope_doc_to_text"),
     "seed_image": ("seedbench/seedbench.yaml", "seedbench.utils", "seed_doc_to_text"),
+    "mme": ("mme/mme.yaml", "mme.utils", "mme_doc_to_text"),
+    "mmmu_val": ("mmmu/mmmu_val.yaml", "mmmu.utils", "mmmu_doc_to_text"),
+    "scienceqa_img": ("scienceqa/scienceqa_img.yaml", "scienceqa.utils", "sqa_doc_to_text"),
 }
 
 

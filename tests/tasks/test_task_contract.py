@@ -11,13 +11,17 @@ from PIL import Image
 from evals.run.records import Record
 from evals.requests import ChoiceRequest, TextRequest
 from evals.task_api import DataSource, TaskOptionError
-from tasks import gqa, mmbench, pope, seed, vqav2
+from tasks import gqa, mmbench, mme, mmmu, pope, scienceqa, seed, vqav2
 
-UNDERSTANDING_TASKS = [t for module in (vqav2, gqa, mmbench, pope, seed) for t in module.TASKS]
+UNDERSTANDING_TASKS = [t for module in (vqav2, gqa, mmbench, pope, seed, mme, mmmu, scienceqa) for t in module.TASKS]
 EXPECTED_NAMES = {
     "vqav2_val", "vqav2_testdev", "gqa", "mmbench_en_dev", "mmbench_en_test",
     "pope_random", "pope_popular", "pope_adversarial", "seed_image",
+    "mme", "mmmu_val", "scienceqa_img",
 }
+# The primary metric of a perfect answer sheet on the demo slice: 100 (percent) for every task but MME, whose
+# perception score sums acc + acc+ (100 + 100) over the slice's 5 perception subtasks: 5 x 200 = 1000.
+ORACLE_PRIMARY = {"mme": 1000.0}
 # Each task, plus the likelihood variant of the multiple-choice ones.
 VARIANTS = UNDERSTANDING_TASKS + [
     t.with_options({"mode": "likelihood"}) for t in UNDERSTANDING_TASKS if "mode" in t.default_options
@@ -51,13 +55,15 @@ def oracle_records(task, docs):
 def test_entry_points_register_exactly_these_tasks():
     found = {}
     for point in entry_points(group="vargpt_evals.tasks"):
-        if point.name in ("vqav2", "gqa", "mmbench", "pope", "seed"):
+        if point.name in ("vqav2", "gqa", "mmbench", "pope", "seed", "mme", "mmmu", "scienceqa"):
             for task in point.load():
                 found[task.name] = task
     assert set(found) == EXPECTED_NAMES
     assert found["vqav2_val"].aliases == ("vqav2",)
     assert found["mmbench_en_dev"].aliases == ("mmbench",)
     assert found["seed_image"].aliases == ("seed",)
+    assert found["mmmu_val"].aliases == ("mmmu",)
+    assert found["scienceqa_img"].aliases == ("sqa",)
     assert {found[n].group for n in ("pope_random", "pope_popular", "pope_adversarial")} == {"pope"}
 
 
@@ -92,7 +98,7 @@ def test_images_decode_when_asked_to_rgb(task, demo_docs):
 @pytest.mark.parametrize("task", [t for t in VARIANTS if t.primary_metric], ids=[i for t, i in zip(VARIANTS, IDS) if t.primary_metric])
 def test_oracle_scores_100_percent(task, demo_docs):
     metrics = task.aggregate(oracle_records(task, demo_docs[task.name]))
-    assert metrics[task.primary_metric] == pytest.approx(100.0)
+    assert metrics[task.primary_metric] == pytest.approx(ORACLE_PRIMARY.get(task.name, 100.0))
     assert metrics["num_errors"] == 0
 
 
@@ -101,15 +107,15 @@ def test_an_error_record_counts_as_wrong(task, demo_docs):
     records = oracle_records(task, demo_docs[task.name])
     records[0] = Record(task.name, records[0].doc_id, error="unreadable image")
     metrics = task.aggregate(records)
-    assert metrics[task.primary_metric] < 100.0
+    assert metrics[task.primary_metric] < ORACLE_PRIMARY.get(task.name, 100.0)
     assert metrics["num_errors"] == 1
 
 
 @pytest.mark.parametrize("task", VARIANTS, ids=IDS)
 def test_score_is_a_pure_function(task, demo_docs):
     docs = demo_docs[task.name][:5]
-    outputs = [[-1.0, -0.5, -2.0, -3.0][: len(task.build_request(d, 0).choices)] if task.kind == "choice" else " A. yes\n"
-               for d in docs]
+    scores = [-1.0, -0.5, -2.0, -3.0, -4.0]
+    outputs = [scores[: len(task.build_request(d, 0).choices)] if task.kind == "choice" else " A. yes\n" for d in docs]
     first = [task.score(d, o) for d, o in zip(docs, outputs)]
     assert [task.score(d, o) for d, o in zip(docs, outputs)] == first
     assert task.score_batch(docs, outputs) == first
@@ -136,6 +142,9 @@ def test_generation_settings_follow_lmms_eval():
     assert settings["mmbench_en_dev"] == (1024, "ASSISTANT:")
     assert settings["pope_random"] == (128, "\n\n")
     assert settings["seed_image"] == (1024, "ASSISTANT:")
+    assert settings["mme"] == (16, "\n\n")
+    assert settings["mmmu_val"] == (128, "\n\n")  # _default_template_yaml; until is lmms-eval's default
+    assert settings["scienceqa_img"] == (16, "\n\n")
     assert all(t.option("temperature") == 0.0 for t in UNDERSTANDING_TASKS)
 
 
