@@ -14,6 +14,15 @@ Rules hit, per benchmark:
 - SEED: option letters in every format (the first character decides), lower case, empty outputs.
 - MMBench: option letters in every format `can_infer` knows, option texts, the article "A", several
   letters, options missing or empty, circular copies (index k * 1e6 + q) with rotated options.
+- MME: yes/no in every case, with periods (deleted), single letters y/n/other, yes/no within or past
+  the first four characters, reasoning blocks; gold answers in the dataset's spellings; both, one or none of an
+  image's two questions right, in all 14 subtasks.
+- MMMU: letters bracketed, followed by a space or a period, inside words ("AB "), lower case, beyond the
+  options, several letters (the last written wins, ties to the first), option texts in answers of more and of
+  fewer than six words, no letter at all (the seeded guess); open answers with numbers (commas, signs,
+  decimals rounded to 2 places, scientific), key words, "=" on the last line, several lines, trivial tails,
+  one-character golds; every subject, one outside lmms-eval's discipline map.
+- ScienceQA: letters in every format, either case, capital + period (also non-ASCII capitals), option texts.
 """
 
 from __future__ import annotations
@@ -303,4 +312,127 @@ def mmbench_corpus(num_questions: int = 72) -> Corpus:
             other_text = row[other]
             outputs.append(form.format(L=said, l=said.lower(), M=other, text=text, Text=text.title(),
                                        other_text=other_text))
+    return Corpus(docs, outputs)
+
+
+# -------------------------------------------------------------------------------------------------
+# MME (issue 15a): two questions per image (one yes, one no), every subtask, outputs for every parse rule.
+MME_CATEGORIES = (
+    "existence", "count", "position", "color", "posters", "celebrity", "scene", "landmark", "artwork", "OCR",
+    "commonsense_reasoning", "numerical_calculation", "text_translation", "code_reasoning",
+)
+MME_OUTPUTS = (
+    "yes", "no", "Yes", "No", "YES.", "No.", " yes ", "\nno\n", "y", "n", "Y", "N", "x", "", "   ",
+    "Yes, there is a dog.", "No, it is not.", "nope", "Noo", "yess", "yes.", "n.o", "y.e.s", "ye", "Yes\n\nIt is.",
+    "<think>no</think>yes", "NO!", "no!", "not sure", "Sure", "yep", "The answer is yes", "noyes", "yesno",
+    "\uff59\uff45\uff53", "Yes\u00a0", ".yes", "y.", "n!", "I don't know", "nyes", " no, yes",
+)
+
+
+def mme_corpus(num_images: int = 112) -> Corpus:
+    """MME documents in image pairs (gold yes and no, in the dataset's spellings) and outputs from the list above."""
+    rng = random.Random(SEED + 5)
+    docs, outputs = [], []
+    for image in range(num_images):
+        category = MME_CATEGORIES[image % len(MME_CATEGORIES)]
+        yes, no = rng.choice(("Yes", "yes", "Yes.", " YES")), rng.choice(("No", "no", "No.", "NO "))
+        for gold in ((yes, no) if image % 2 else (no, yes)):
+            row = len(docs)
+            docs.append({"question_id": f"{category}/{image:04d}.png", "row": row, "category": category,
+                         "question": f"Is it thing {row}? Please answer yes or no.", "answer": gold})
+            # The list in turn; one in five says the gold answer, so that both questions of some images are right.
+            said = gold.strip(" .").lower() if row % 5 == 0 else MME_OUTPUTS[(row * 5) % len(MME_OUTPUTS)]
+            outputs.append(said)
+    return Corpus(docs, outputs)
+
+
+# -------------------------------------------------------------------------------------------------
+# MMMU (issue 15a): multiple-choice and open questions over every subject, answers aimed at each parse rule.
+MMMU_SUBJECTS = (
+    "Art", "Art_Theory", "Design", "Music", "Accounting", "Economics", "Finance", "Manage", "Marketing", "Biology",
+    "Chemistry", "Geography", "Math", "Physics", "Basic_Medical_Science", "Clinical_Medicine",
+    "Diagnostics_and_Laboratory_Medicine", "Pharmacy", "Public_Health", "History", "Literature", "Sociology",
+    "Psychology", "Agriculture", "Architecture_and_Engineering", "Computer_Science", "Electronics",
+    "Energy_and_Power", "Materials", "Mechanical_Engineering", "Unlisted_Subject",
+)
+MMMU_OPTION_TEXTS = ("red", "blue sky", "A cat", "10 m/s", "<image 2>", "none of these", "B", "left", "3.5",
+                     "the first one", "Paris", "photosynthesis")
+MMMU_CHOICE_FORMS = LETTER_FORMS + (
+    "{l}", "{L} ", "({l})", "The correct option is {L}, not {M}.", "({L}) or ({M})", "{L} or {M}", "{M}{L} ",
+    "I think the answer is {text} for sure", "It could be {text} or {other_text} in this case",
+    "{text}", "The picture shows {Text} clearly here", "{L}{M}.", "Z", "None of them apply here at all really",
+    "Answer: ({L}).", "'{L}'", "{L}!", "?{L}?", "{L};", ",{L},", "{L}\n\nBecause {M}.",
+    # Letters found without a space before them: no " X " to place them, so the first letter in option order wins.
+    "x{L} y{M}", "{L}.{M}.x",
+)
+MMMU_OPEN_GOLDS = ("3.5", "1,200", "42", "-7", "0.25", "sandstone", "photosynthesis", "a", "x", "1e3", "2.005",
+                   "['24/7', '3.429']", "Paris", "10 m/s")
+MMMU_OPEN_FORMS = (
+    "result is answer \n{g}",  # "answer " leaves an empty tail, which the next key word's longer tail replaces
+    "{g}", "{G}", "{g}.", "The answer is {g}.", "so it is {g}", "x = {g}", "Thus {g}\nso nothing", "{g} and 12",
+    "result {g}", "It could be {g}", "final answer: {g}", "therefore, {g}!", "{g}\n=\n", "about 1,000,000 and {g}",
+    "-{g}", "{g}0", "{g}e2", "1.5e-3", "is :", "It is 3.4999.", "answer is  ", "", "I don't know", "{g} {g}",
+    "It is {g}. So the answer is 5", "approximately {g} units", "{g}%", "${g}", "(a)", "A", "a",
+)
+
+
+def mmmu_corpus(num_docs: int = 260) -> Corpus:
+    """MMMU documents (id validation_<Subject>_<n>, options as a list literal) and answers in every format."""
+    rng = random.Random(SEED + 6)
+    docs, outputs = [], []
+    choice_forms, open_forms = 0, 0  # each list is gone through in turn, so every form is used
+    for i in range(num_docs):
+        subject = MMMU_SUBJECTS[i % len(MMMU_SUBJECTS)]
+        doc = {"id": f"validation_{subject}_{i}", "explanation": "", "img_type": "['Diagrams']",
+               "topic_difficulty": "Easy", "subfield": subject}
+        if i % 3 == 2:  # open question
+            gold = MMMU_OPEN_GOLDS[(i // 3) % len(MMMU_OPEN_GOLDS)]
+            said = gold if i % 4 else rng.choice(MMMU_OPEN_GOLDS)
+            form = MMMU_OPEN_FORMS[open_forms % len(MMMU_OPEN_FORMS)]
+            open_forms += 1
+            docs.append(doc | {"question": f"<image 1> Question {i}?", "options": "[]", "answer": gold,
+                               "question_type": "open"})
+            outputs.append(form.format(g=said, G=said.upper()))
+            continue
+        num_options = 2 + i % 8  # 2 to 9 options: letters up to I
+        texts = rng.sample(MMMU_OPTION_TEXTS, num_options)
+        letters = "ABCDEFGHI"[:num_options]
+        gold = letters[rng.randrange(num_options)]
+        said = gold if rng.random() < 0.6 else rng.choice(letters + "Z")
+        other = rng.choice(letters)
+        text = texts[letters.index(said)] if said in letters else "nothing"
+        form = MMMU_CHOICE_FORMS[choice_forms % len(MMMU_CHOICE_FORMS)]
+        choice_forms += 1
+        docs.append(doc | {"question": f"<image 1> Question {i}?", "options": repr(texts), "answer": gold,
+                           "question_type": "multiple-choice"})
+        outputs.append(form.format(L=said, l=said.lower(), M=other, text=text, Text=text.title(),
+                                   other_text=texts[letters.index(other)]))
+    return Corpus(docs, outputs)
+
+
+# -------------------------------------------------------------------------------------------------
+# ScienceQA-IMG (issue 15a): 2-5 choices, the answer an index; letters in every format.
+SQA_FORMS = LETTER_FORMS + (
+    "{l}.", "{L}. {text}", "{l}. {text}", "{L}.{text}", "{L}.", " {L}.", "\u00c9.", "\u00e9", "{L}.\n\n{M}",
+    "{M}. {L}", "{text}",
+)
+SQA_CHOICE_TEXTS = ("Maine", "Ohio", "a lynx", "B", "igneous rock", "attract", "repel", "weather", "climate")
+SQA_SUBJECTS = ("natural science", "social science", "language science")
+
+
+def scienceqa_corpus(num_docs: int = 230) -> Corpus:
+    """ScienceQA-IMG documents (with and without hint) and letter outputs in every format."""
+    rng = random.Random(SEED + 7)
+    docs, outputs = [], []
+    for i in range(num_docs):
+        choices = rng.sample(SQA_CHOICE_TEXTS, 2 + i % 4)
+        answer = rng.randrange(len(choices))
+        letters = "ABCDE"[: len(choices)]
+        said = letters[answer] if i % 3 else rng.choice(letters)
+        docs.append({"row": i, "question": f"Question {i}?", "choices": choices, "answer": answer,
+                     "hint": f"Context {i}." if i % 2 else "", "task": "closed choice", "grade": f"grade{1 + i % 12}",
+                     "subject": SQA_SUBJECTS[i % 3], "topic": "t", "category": "c", "skill": "s", "lecture": "",
+                     "solution": ""})
+        form = SQA_FORMS[(i * 5 + i // len(SQA_FORMS)) % len(SQA_FORMS)]
+        outputs.append(letter_output(form, said, rng.choice(letters), choices[letters.index(said)]))
     return Corpus(docs, outputs)

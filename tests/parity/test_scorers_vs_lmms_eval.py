@@ -8,6 +8,10 @@ scores must be identical; aggregates must agree once lmms-eval's fraction is put
 MMBench is compared with lmms-eval's deterministic, API-free task `mmbench_en_dev_static` (`can_infer`, then
 `extract_mcq_answer`), which our task follows when no judge is configured. GQA includes outputs ending in NUL
 characters (lmms-eval's numpy string arrays drop them).
+MMMU's unreadable multiple-choice answers get a random letter in lmms-eval (the global `random`): its
+generator is seeded before each document with the seed our task uses for that document's guess, so both sides
+draw the same letter. MME's official-tool parse and MMMU's strict/expected accuracies have no lmms-eval
+counterpart (tests/tasks hold them to hand-computed values).
 
 Known, documented differences that are not compared here:
 - POPE `yes_ratio`: lmms-eval's counts gold labels (a bug, always 50% on balanced POPE); ours counts
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import math
+import random
 
 import lmms_reference as ref
 import pytest
@@ -34,13 +39,17 @@ from scorer_corpora import (
     Corpus,
     gqa_corpus,
     mmbench_corpus,
+    mme_corpus,
+    mmmu_corpus,
     pope_corpus,
+    scienceqa_corpus,
     seed_corpus,
     vqav2_corpus,
 )
 
 from evals.run.records import Record
-from tasks import gqa, mmbench, pope, seed, vqav2
+from tasks import gqa, mmbench, mme, mmmu, pope, scienceqa, seed, vqav2
+from tasks.scoring.mmmu_answers import guess_seed
 
 MIN_CORPUS = 200
 
@@ -261,3 +270,152 @@ def test_mmbench_category_accuracies_match_lmms_eval_static_path(mmb, evaluator)
         pytest.approx({k: 100 * v for k, v in by_category.items()}, rel=1e-12)
     assert {k.removeprefix("l2_category:"): v for k, v in ours.items() if k.startswith("l2_category:")} == \
         pytest.approx({k: 100 * v for k, v in by_l2.items()}, rel=1e-12)
+
+
+# -- MME, MMMU, ScienceQA-IMG (issue 15a) ------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def mme_scored(tmp_path_factory):
+    return Scored(mme_corpus(), "mme/mme.yaml", mme.TASKS[0], tmp_path_factory.mktemp("mme"))
+
+
+def lmms_mme_entry(result: dict) -> dict:
+    """The one metric dict lmms-eval's mme_process_results emits (under the perception or cognition key)."""
+    (entry,) = result.values()
+    return entry
+
+
+def test_mme_prompts_match_lmms_eval(mme_scored):
+    docs = mme_scored.docs
+    assert [mme.build_prompt(d) for d in docs] == [mme_scored.lmms_task.doc_to_text(d) for d in docs]
+
+
+def test_mme_per_document_scores_match_lmms_eval(mme_scored):
+    assert len(mme_scored.docs) >= MIN_CORPUS
+    theirs = [lmms_mme_entry(r)["score"] for r in mme_scored.lmms]
+    assert 0 < sum(theirs) < len(theirs)
+    assert [r.scores["correct"] for r in mme_scored.records] == theirs
+    hits_per_image = {}
+    for record in mme_scored.records:
+        hits_per_image.setdefault(mme.image_of(record.doc_id), []).append(record.scores["correct"])
+    assert {sum(h) for h in hits_per_image.values()} == {0.0, 1.0, 2.0}  # acc+ sees none, one and both right
+
+
+def test_mme_scores_match_lmms_eval(mme_scored):
+    ours = mme_scored.task.aggregate(mme_scored.records)
+    theirs = mme_scored.lmms_aggregate()
+    assert ours["perception_score"] == pytest.approx(theirs["mme_perception_score"], rel=1e-12)
+    assert ours["cognition_score"] == pytest.approx(theirs["mme_cognition_score"], rel=1e-12)
+
+
+def test_mme_subtask_scores_match_lmms_eval(mme_scored):
+    from lmms_eval.tasks.mme.utils import mme_aggregate_results
+
+    ours = mme_scored.task.aggregate(mme_scored.records)
+    by_category = {}
+    for result in mme_scored.lmms:
+        entry = lmms_mme_entry(result)
+        by_category.setdefault(entry["category"], []).append(entry)
+    assert len(by_category) == 14
+    for category, entries in by_category.items():
+        assert ours[f"score:{category}"] == pytest.approx(mme_aggregate_results(entries), rel=1e-12), category
+
+
+@pytest.fixture(scope="module")
+def mmmu_scored(tmp_path_factory):
+    scored = Scored(mmmu_corpus(), "mmmu/mmmu_val.yaml", mmmu.TASKS[0], tmp_path_factory.mktemp("mmmu"))
+    # lmms-eval guesses with the global random generator: seed it, before each document, with the seed our task
+    # gives that document's guess, so that both sides draw the same letter.
+    seeded = []
+    for doc, output in zip(scored.docs, scored.outputs, strict=True):
+        random.seed(guess_seed(0, doc["id"]))
+        seeded.append(ref.process_outputs(scored.lmms_task, [doc], [output])[0])
+    scored.lmms = seeded
+    return scored
+
+
+def test_mmmu_prompts_match_lmms_eval(mmmu_scored):
+    docs = mmmu_scored.docs
+    assert [mmmu.build_prompt(d) for d in docs] == [mmmu_scored.lmms_task.doc_to_text(d) for d in docs]
+
+
+def test_mmmu_parsed_answers_match_lmms_eval(mmmu_scored):
+    assert len(mmmu_scored.docs) >= MIN_CORPUS
+    for record, result in zip(mmmu_scored.records, mmmu_scored.lmms, strict=True):
+        (theirs,) = result["mmmu_acc"]["parsed_pred"]
+        ours = record.scores["parsed"]
+        if isinstance(theirs, list):  # an open answer's candidates, in set order upstream
+            assert sorted(map(repr, ours)) == sorted(map(repr, theirs)), record.doc_id
+        else:
+            assert ours == theirs, record.doc_id
+
+
+def test_mmmu_corpus_reaches_every_outcome(mmmu_scored):
+    scores = [r.scores for r in mmmu_scored.records]
+    choice = [s for s in scores if s["question_type"] == "multiple-choice"]
+    outcomes = {(s["guessed"], s["accuracy"]) for s in choice}
+    assert outcomes == {(True, 1.0), (True, 0.0), (False, 1.0), (False, 0.0)}  # guessed or read, right or wrong
+    opened = [s["accuracy"] for s in scores if s["question_type"] == "open"]
+    assert 0 < sum(opened) < len(opened)
+
+
+def test_mmmu_per_document_scores_match_lmms_eval(mmmu_scored):
+    from lmms_eval.tasks.mmmu.utils import evaluate_mmmu
+
+    theirs = [evaluate_mmmu([r["mmmu_acc"]])[1]["acc"] for r in mmmu_scored.lmms]
+    assert [r.scores["accuracy"] for r in mmmu_scored.records] == theirs
+
+
+def test_mmmu_accuracy_matches_lmms_eval(mmmu_scored):
+    ours = mmmu_scored.task.aggregate(mmmu_scored.records)["accuracy"]
+    assert round(ours / 100, 5) == mmmu_scored.lmms_aggregate()["mmmu_acc"]  # lmms-eval rounds to 5 decimals
+
+
+def test_mmmu_subjects_and_disciplines_match_lmms_eval(mmmu_scored):
+    from lmms_eval.tasks.mmmu.utils import DOMAIN_CAT2SUB_CAT, calculate_ins_level_acc, evaluate_mmmu
+
+    ours = mmmu_scored.task.aggregate(mmmu_scored.records)
+    samples = {}
+    for result in mmmu_scored.lmms:
+        samples.setdefault(result["mmmu_acc"]["subdomain"], []).append(result["mmmu_acc"])
+    by_subject = {s: evaluate_mmmu(v)[1] | {"num_example": len(v)} for s, v in samples.items()}
+    assert len(by_subject) == 31
+    for subject, result in by_subject.items():
+        assert ours[f"subject:{subject}"] == approx_percent(result["acc"]), subject
+    for domain, subjects in DOMAIN_CAT2SUB_CAT.items():
+        theirs = calculate_ins_level_acc({s: by_subject[s] for s in subjects if s in by_subject})
+        assert ours[f"discipline:{domain}"] == pytest.approx(100 * theirs, rel=1e-12), domain
+
+
+def test_mmmu_images_match_lmms_eval_doc_to_visual():
+    # Images of different widths tell the order apart; lmms-eval's mmmu_doc_to_visual is the reference.
+    from lmms_eval.tasks.mmmu.utils import mmmu_doc_to_visual
+    from PIL import Image
+
+    doc = {"id": "validation_Art_1", "question_type": "multiple-choice", "answer": "A",
+           "question": "Compare <image 3> with <image 1>.", "options": "['<image 2>', 'neither']",
+           **{f"image_{n}": Image.new("RGB", (10 * n, 8)) for n in range(1, 8)}}
+    ours = [image.size for image in mmmu.TASKS[0].build_request(doc, seed=0).load_images()]
+    assert ours == [image.size for image in mmmu_doc_to_visual(doc)] == [(10, 8), (20, 8), (30, 8)]
+
+
+@pytest.fixture(scope="module")
+def sqa_scored(tmp_path_factory):
+    return Scored(scienceqa_corpus(), "scienceqa/scienceqa_img.yaml", scienceqa.TASKS[0],
+                  tmp_path_factory.mktemp("sqa"))
+
+
+def test_scienceqa_prompts_match_lmms_eval(sqa_scored):
+    docs = sqa_scored.docs
+    assert [scienceqa.build_prompt(d) for d in docs] == [sqa_scored.lmms_task.doc_to_text(d) for d in docs]
+
+
+def test_scienceqa_per_document_scores_match_lmms_eval(sqa_scored):
+    assert len(sqa_scored.docs) >= MIN_CORPUS
+    theirs = [r["exact_match"] for r in sqa_scored.lmms]
+    assert 0 < sum(theirs) < len(theirs)
+    assert [r.scores["accuracy"] for r in sqa_scored.records] == theirs
+
+
+def test_scienceqa_accuracy_matches_lmms_eval(sqa_scored):
+    ours = sqa_scored.task.aggregate(sqa_scored.records)["accuracy"]
+    assert ours == approx_percent(sqa_scored.lmms_aggregate()["exact_match"])
