@@ -7,8 +7,9 @@ per-document metric values. This scores those outputs with one of our tasks, so 
 off one set of model outputs (lmms-eval's results.json beside our metrics).
 
 Matching a sample to our document: by the dataset's own id where lmms-eval's metric values carry one
-(`question_id` in POPE and SEED-Bench, `index` in MMBench), else by position in our task's `load_docs`
-order, which is the split's order for VQAv2 and GQA. Samples whose id is not one of our task's documents
+(`question_id` in POPE and SEED-Bench, `index` in MMBench) when no two samples share it, else by position in
+our task's `load_docs` order, which is the split's order for VQAv2, GQA, MME (whose question_id names an image
+and so two samples), MMMU and ScienceQA-IMG. Samples whose id is not one of our task's documents
 (SEED-Bench video rows for `seed_image`, other POPE splits) are skipped and counted. Every matched sample's
 prompt is compared with our task's prompt for that document: a mismatch means another prompt variant
 or another split, and is counted and logged (lmms-eval prompts of the five built-in tasks equal ours).
@@ -114,7 +115,10 @@ def match_documents(
 ) -> tuple[list[tuple[int, LmmsSample]], int]:
     """(our document index, sample) pairs, and how many samples name no document of the task."""
     index_of_id = {task.doc_id(doc): i for i, doc in enumerate(docs)}
-    by_id = all(s.dataset_id is not None for s in samples)
+    # An id that repeats names no single document (MME's question_id names an image with two questions): then
+    # the position in the split decides, as it does where lmms-eval logs no id.
+    ids = [s.dataset_id for s in samples]
+    by_id = None not in ids and len(set(ids)) == len(ids)
     matched: list[tuple[int, LmmsSample]] = []
     skipped = 0
     for sample in samples:

@@ -80,6 +80,17 @@ def test_gqa_samples_match_by_position(tmp_path, capsys):
     assert result["metrics"]["accuracy"] == pytest.approx(200 / 3)  # punctuation and case ignored: 2 of 3
 
 
+def test_mme_samples_match_by_position_as_their_question_id_names_an_image(tmp_path, capsys):
+    # lmms-eval's mme logs question_id, the image (two samples each). Demo positions 0 and 1 are the "Yes" and the
+    # "No" question of image existence/0000.png: "Yes" to both is one right, acc 50, acc+ 0, subtask score 50.
+    entry = {"question_id": "existence/0000.png", "category": "existence", "score": 0.0}
+    samples = write_samples(tmp_path / "s.jsonl", [
+        {"doc_id": position, "filtered_resps": "Yes", "mme_perception_score": entry} for position in (0, 1)])
+    code, result = score(capsys, samples, "--task", "mme", "--data", "demo")
+    assert code == 0 and (result["num_scored"], result["num_skipped"]) == (2, 0)
+    assert result["metrics"]["perception_score"] == 50.0
+
+
 @pytest.mark.parametrize("line, message", [
     ('{"doc_id": 0, "filtered_resps": "yes"}\nnot json\n', "s.jsonl:2: not valid JSON"),
     ('{"doc_id": 0, "filtered_resps": [[-1.5, false], [-2.0, true]]}\n', "generate_until samples only"),
