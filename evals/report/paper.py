@@ -33,6 +33,8 @@ RowKind = Literal["published", "measured", "difference"]
 TableFormat = Literal["md", "csv", "latex", "html"]
 TABLE_FORMATS: tuple[str, ...] = ("md", "csv", "latex", "html")
 KIND_COLUMN = "kind"
+# What a measured cell says when it has no number (explained under the table).
+NO_TASK, NOT_RUN, NO_VALUE = "no task", "not run", "no value"
 
 
 class PaperDataError(HarnessError):
@@ -130,6 +132,14 @@ class MeasuredRun:
         if value is None or not _is_number(value):
             return None
         return float(value) * column.scale
+
+    def absence(self, column: PaperColumn) -> str:
+        """Why a column has no measured value in this run ("" when it has one): no task, not run, no value."""
+        if column.task is None or column.metric is None:
+            return NO_TASK
+        if column.task not in self.metrics:
+            return NOT_RUN
+        return "" if self.value(column) is not None else NO_VALUE
 
 
 # -- loading ------------------------------------------------------------------------------------
@@ -283,19 +293,24 @@ def column_decimals(table: PaperTable) -> dict[str, int]:
     return decimals
 
 
-def format_frame(frame: pd.DataFrame, table: PaperTable) -> pd.DataFrame:
-    """Strings for printing: published cells as printed, measured/difference at the column's decimals."""
+def format_frame(frame: pd.DataFrame, table: PaperTable, runs: Sequence[MeasuredRun] = ()) -> pd.DataFrame:
+    """Strings for printing: published cells as printed, measured/difference at the column's decimals.
+
+    With the frame's runs (in order), an empty measured cell says why: "no task", "not run" or "no value".
+    """
     decimals = column_decimals(table)
     text = frame.copy().astype(object)
+    measured_runs = iter(runs)
     for label, row in frame.iterrows():
         kind = row[KIND_COLUMN]
         published = next((r for r in table.rows if r.model == label), None) if kind == "published" else None
+        run = next(measured_runs, None) if kind == "measured" else None
         for col in table.columns:
             value = row[col.label]
             if kind == "published" and published is not None and col.key in published.values:
                 text.at[label, col.label] = published.values[col.key].text
             elif value is None or (isinstance(value, float) and math.isnan(value)):
-                text.at[label, col.label] = ""
+                text.at[label, col.label] = run.absence(col) if run is not None else ""
             elif kind == "difference":
                 text.at[label, col.label] = f"{value:+.{decimals[col.label]}f}"
             else:
@@ -318,6 +333,10 @@ def table_footnotes(table: PaperTable, runs: Sequence[MeasuredRun], versus: str 
         for caveat in row.caveats:
             lines.append(f"{row.model}: {caveat}")
     lines.append(f"Difference rows: measured minus the published {versus or table.reference_row!r} row.")
+    if runs:
+        lines.append(f"Measured cells without a number: {NOT_RUN!r} (the run has no results for the column's task), "
+                     f"{NO_VALUE!r} (the task ran, its metric is missing or not a number), {NO_TASK!r} (no task of "
+                     "this harness measures the column).")
     if any(run.demo for run in runs):
         lines.append(
             "Demo runs use the bundled demo slices (and usually the tiny random-weights model): "
@@ -333,7 +352,7 @@ def render_table(
     versus: str | None = None,
 ) -> str:
     """One paper table with the runs beside it, rendered as md, csv, latex or html."""
-    text = format_frame(comparison_frame(table, runs, versus), table)
+    text = format_frame(comparison_frame(table, runs, versus), table, runs)
     notes = table_footnotes(table, runs, versus)
     if fmt == "md":
         return "\n".join([f"### {table.title}", "", frame_to_markdown(text), ""] + [f"- {n}" for n in notes]) + "\n"

@@ -134,7 +134,7 @@ def test_measured_and_difference_cells(demo_run):
     # GQA: 25.0 measured - 62.3 published (VARGPT) = -37.3; POPE rand: 50.0 - 87.37 = -37.37
     assert measured["GQA"] == 25.0 and difference["GQA"] == pytest.approx(-37.3)
     assert difference["POPE rand"] == pytest.approx(-37.37)
-    # not measured by the run (POPE adv) or by the harness (MME): empty
+    # not measured by the run (POPE adv, MME): empty
     assert pd.isna(measured["POPE adv"]) and pd.isna(difference["POPE adv"])
     assert pd.isna(measured["MME"]) and pd.isna(difference["MME"])
 
@@ -250,3 +250,56 @@ def test_two_runs_with_the_same_label_get_distinct_rows(demo_run):
         "tiny (demo-run, demo) #2 - VARGPT (7B+2B)",
     ]
     assert "| tiny (demo-run, demo) #2 [measured] | measured |" in render_table(table, [run, run], "md")
+
+
+# -- the eleven benchmarks (issue 15) -----------------------------------------------------------------
+def write_results(run_dir, tasks: dict) -> None:
+    run_dir.mkdir()
+    results = {"run": {"model": {"id": "tiny"}, "demo": True},
+               "tasks": {name: {"metrics": metrics, "num_docs": 4, "num_errors": 0} for name, metrics in tasks.items()}}
+    (run_dir / "results.json").write_text(json.dumps(results))
+
+
+def markdown_row(text: str, label: str) -> list[str]:
+    """The cells of the Markdown row whose first cell is `label` (the kind column first)."""
+    line = next(line for line in text.splitlines() if line.startswith(f"| {label} |"))
+    return [cell.strip() for cell in line.strip("|").split("|")][1:]
+
+
+def test_mme_mmmu_and_scienceqa_fill_their_columns(tmp_path):
+    # MME 1500.0 - 1488.8 = +11.2; MMMU 40.0 - 36.44 = +3.56; SciQA-img 70.0 - 80.1 = -10.1.
+    write_results(tmp_path / "run", {"mme": {"perception_score": 1500.0}, "mmmu_val": {"accuracy": 40.0},
+                                     "scienceqa_img": {"accuracy": 70.0}})
+    table = load_paper_table(PAPER_DIR / "understanding.json")
+    frame = comparison_frame(table, [load_measured_run(tmp_path / "run")])
+    difference = frame[frame["kind"] == "difference"].iloc[0]
+    assert difference["MME"] == pytest.approx(11.2)
+    assert difference["MMMU"] == pytest.approx(3.56)
+    assert difference["SciQA-img"] == pytest.approx(-10.1)
+
+
+def test_a_measured_cell_without_a_number_says_why(tmp_path):
+    # gqa ran but has no accuracy ("no value"); pope_adversarial did not run ("not run"); a column without a task
+    # says "no task"; every other column of the understanding table is "not run" or "no task" too.
+    write_results(tmp_path / "run", {"gqa": {"num_errors": 4}, "mme": {"perception_score": 10.0}})
+    data = json.loads((PAPER_DIR / "understanding.json").read_text())
+    next(c for c in data["columns"] if c["key"] == "okvqa").update(task=None, metric=None)
+    table = paper_table_from_dict(data, "understanding.json")
+    text = render_table(table, [load_measured_run(tmp_path / "run")], "md")
+    measured = dict(zip([c.label for c in table.columns], markdown_row(text, "tiny (run, demo) [measured]")[1:]))
+    assert (measured["GQA"], measured["POPE adv"], measured["OKVQA"], measured["MME"]) == \
+        ("no value", "not run", "no task", "10.00")  # at least two decimals
+    assert "'not run' (the run has no results for the column's task)" in text
+    difference = markdown_row(text, "tiny (run, demo) - VARGPT (7B+2B)")
+    assert difference[1:].count("") == len(table.columns) - 1  # only MME has a difference
+
+
+def test_table_paper_prints_all_eleven_benchmarks(tmp_path, capsys):
+    from evals.cli import main
+
+    write_results(tmp_path / "run", {"mme": {"perception_score": 1400.0}})
+    assert main(["table", "--paper", str(tmp_path / "run"), "--no-plots"]) == 0
+    header = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| model |"))
+    assert [c.strip() for c in header.strip("|").split("|")][2:] == [
+        "MMBench", "SEED", "MMMU", "POPE adv", "POPE pop", "POPE rand", "MME", "GQA", "TextVQA", "VQAv2",
+        "SciQA-img", "OKVQA", "VizWiz"]
