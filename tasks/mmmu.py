@@ -42,12 +42,12 @@ from tasks.data.datasets_io import DocRows, find_copy, image_loader, read_split
 from tasks.data.doc_fields import DocumentFieldError, check_text_fields
 from tasks.data.generation_request import generation_request
 from tasks.scoring.accuracy import NUM_ERRORS, num_errors, overall_accuracy, percent
+from tasks.scoring.choice_extract import option_letters
 from tasks.scoring.mmmu_answers import (
     choice_letter,
     guess_seed,
     open_answer_is_right,
     open_candidates,
-    option_letters,
     seeded_letter,
 )
 from tasks.scoring.output_cleaning import clean_output
@@ -167,7 +167,7 @@ class MMMUTask(Task):
         scores: dict[str, Any] = {"subject": subject_of(doc_id), "question_type": doc["question_type"]}
         if is_multiple_choice(doc):
             options = parsed_options(doc)
-            letters = option_letters(len(options))
+            letters = list(option_letters(len(options)))
             letter = choice_letter(answer, options)
             guessed = letter is None
             if guessed:

@@ -33,6 +33,7 @@ from tasks.data.datasets_io import DocRows, find_copy, image_loader, read_split
 from tasks.data.doc_fields import DocumentFieldError, check_text_fields, required_items, required_value
 from tasks.data.generation_request import generation_request
 from tasks.scoring.accuracy import NUM_ERRORS, breakdown, num_errors, overall_accuracy
+from tasks.scoring.choice_extract import option_letters
 from tasks.scoring.choice_mode import LIKELIHOOD, apply_mode, argmax_first
 from tasks.scoring.output_cleaning import clean_output
 
@@ -50,11 +51,6 @@ SUBJECTS = ("natural science", "social science", "language science")
 GRADE_BANDS = ("1-6", "7-12")
 
 DEFAULT_OPTIONS = {"max_new_tokens": 16, "temperature": 0.0, "until": "\n\n", "mode": "generate"}
-
-
-def option_letters(num_choices: int) -> str:
-    """"AB...": one letter per choice."""
-    return "".join(chr(ord("A") + i) for i in range(num_choices))
 
 
 def build_prompt(doc: dict) -> str:

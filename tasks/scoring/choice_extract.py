@@ -50,6 +50,11 @@ _WRAPPINGS = (
 )
 
 
+def option_letters(num_options: int) -> str:
+    """"AB...": the letters of `num_options` options in order (chr(ord("A") + i), as lmms-eval numbers them)."""
+    return "".join(chr(ord("A") + i) for i in range(num_options))
+
+
 def is_missing_option(value: object) -> bool:
     """True for an option cell that pandas would call NaN (None or a float NaN)."""
     return value is None or (isinstance(value, float) and math.isnan(value))

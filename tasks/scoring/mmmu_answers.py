@@ -23,6 +23,8 @@ import random
 import re
 from collections.abc import Sequence
 
+from tasks.scoring.choice_extract import option_letters
+
 _END_MARKS = (",", ".", "!", "?", ";", ":", "'")
 _KEY_INDICATORS = ("could be ", "so ", "is ", "thus ", "therefore ", "final ", "answer ", "result ")
 _LAST_LINE_INDICATORS = ("=",)  # an equation counts only in the last line
@@ -38,11 +40,6 @@ _NUMBER_PLAIN = re.compile(r"-?(?:\d+\.\d+|\.\d+|\d+\b)(?![eE][+-]?\d+)(?![,\d])
 Candidate = str | float
 
 
-def option_letters(num_options: int) -> list[str]:
-    """"A", "B", ... one per option."""
-    return [chr(ord("A") + i) for i in range(num_options)]
-
-
 def _last_written(letters: Sequence[str], positions: Sequence[int]) -> str:
     """The letter found furthest right; the first of equal positions (numpy.argmax)."""
     best = max(range(len(letters)), key=lambda i: (positions[i], -i))
@@ -55,7 +52,7 @@ def choice_letter(answer: str, options: Sequence[str]) -> str | None:
     for mark in _END_MARKS:
         text = text.strip(mark)
     padded = f" {text} "
-    letters = option_letters(len(options))
+    letters = list(option_letters(len(options)))
     bracketed = [letter for letter in letters if f"({letter})" in padded]
     if bracketed:
         if len(bracketed) == 1:

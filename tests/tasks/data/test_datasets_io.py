@@ -117,8 +117,8 @@ def test_folder_of_copies_without_this_dataset_is_not_mistaken_for_it():
     from evals.task_api import DatasetSpec
     from tasks.data.datasets_io import find_copy
 
-    with pytest.raises(DatasetUnavailable, match="no copy of dataset lmms-lab/ScienceQA"):
-        find_copy(DatasetSpec("lmms-lab/ScienceQA", "test"), DataSource.parse(str(DEMO_DIR)))
+    with pytest.raises(DatasetUnavailable, match="no copy of dataset lmms-lab/NoSuchBench"):
+        find_copy(DatasetSpec("lmms-lab/NoSuchBench", "test"), DataSource.parse(str(DEMO_DIR)))
 
 
 def copy_pope(root, question_of_row0=None):
