@@ -14,8 +14,8 @@ of one image, which share a `question_id`), both in percent; the subtask score i
 cognition there, and here). Also `acc:<subtask>`, `acc_plus:<subtask>`, `score:<subtask>`.
 lmms-eval refuses an image without exactly two questions; here its acc is the mean over its questions and its
 acc+ needs all of them right, and `num_unpaired_images` counts such images.
-Official scorer (MME's eval_tool calculation.py): the same sums, but its parse does not strip, delete periods
-or read "y"/"n": `perception_score_official`, `cognition_score_official`.
+Official scorer (MME's eval_tool calculation.py): the same sums, but its parse only lower-cases (no strip, no
+period deletion, no "y"/"n"): `perception_score_official`, `cognition_score_official`.
 An error record counts as a wrong answer in its image pair (the document id keeps the image's question_id).
 Options: max_new_tokens, temperature, until.
 """
@@ -102,7 +102,7 @@ def image_of(doc_id: str) -> str:
 
 
 def category_of(question_id: str) -> str:
-    """The subtask named by a question_id `<category>/<file>` (the form of every MME question_id)."""
+    """The subtask a question_id names: MME's read `<category>/<file>` (e.g. "code_reasoning/0020.png")."""
     return question_id.partition("/")[0]
 
 
