@@ -62,6 +62,7 @@ class Task:
     version: str = "1"
     aliases: tuple[str, ...] = ()
     group: str | None = None
+    tags: tuple[str, ...] = ()  # selection-only groups (e.g. `paper`); a task may carry several
     primary_metric: str | None = None  # None for submission-only tasks
     higher_is_better: dict[str, bool] = field(default_factory=dict)
     default_options: dict[str, Any] = field(default_factory=dict)
