@@ -11,12 +11,13 @@ from PIL import Image
 from evals.run.records import Record
 from evals.requests import ChoiceRequest, TextRequest
 from evals.task_api import DataSource, TaskOptionError
-from tasks import gqa, mmbench, pope, seed, vqav2
+from tasks import gqa, mmbench, okvqa, pope, seed, textvqa, vizwiz, vqav2
 
-UNDERSTANDING_TASKS = [t for module in (vqav2, gqa, mmbench, pope, seed) for t in module.TASKS]
+UNDERSTANDING_TASKS = [t for module in (vqav2, gqa, mmbench, pope, seed, textvqa, okvqa, vizwiz) for t in module.TASKS]
 EXPECTED_NAMES = {
     "vqav2_val", "vqav2_testdev", "gqa", "mmbench_en_dev", "mmbench_en_test",
     "pope_random", "pope_popular", "pope_adversarial", "seed_image",
+    "textvqa_val", "ok_vqa_val2014", "vizwiz_vqa_val", "vizwiz_vqa_test",
 }
 # Each task, plus the likelihood variant of the multiple-choice ones.
 VARIANTS = UNDERSTANDING_TASKS + [
@@ -51,13 +52,17 @@ def oracle_records(task, docs):
 def test_entry_points_register_exactly_these_tasks():
     found = {}
     for point in entry_points(group="vargpt_evals.tasks"):
-        if point.name in ("vqav2", "gqa", "mmbench", "pope", "seed"):
+        if point.name in ("vqav2", "gqa", "mmbench", "pope", "seed", "textvqa", "okvqa", "vizwiz"):
             for task in point.load():
                 found[task.name] = task
     assert set(found) == EXPECTED_NAMES
     assert found["vqav2_val"].aliases == ("vqav2",)
     assert found["mmbench_en_dev"].aliases == ("mmbench",)
     assert found["seed_image"].aliases == ("seed",)
+    assert [found[n].aliases for n in ("textvqa_val", "ok_vqa_val2014", "vizwiz_vqa_val")] == [
+        ("textvqa",), ("okvqa",), ("vizwiz",)]
+    assert all("paper" in found[n].tags for n in ("textvqa_val", "ok_vqa_val2014", "vizwiz_vqa_val"))
+    assert "paper" not in found["vizwiz_vqa_test"].tags  # submission only: no number for the paper table
     assert {found[n].group for n in ("pope_random", "pope_popular", "pope_adversarial")} == {"pope"}
 
 
@@ -136,6 +141,10 @@ def test_generation_settings_follow_lmms_eval():
     assert settings["mmbench_en_dev"] == (1024, "ASSISTANT:")
     assert settings["pope_random"] == (128, "\n\n")
     assert settings["seed_image"] == (1024, "ASSISTANT:")
+    # TextVQA, OK-VQA, VizWiz: the YAMLs set only until; LLaVA's wrapper defaults to 1024 tokens, greedy.
+    for name in ("textvqa_val", "ok_vqa_val2014", "vizwiz_vqa_val", "vizwiz_vqa_test"):
+        assert settings[name] == (1024, "ASSISTANT:")
+    assert textvqa.TASKS[0].option("ocr") is False  # lmms-eval's default kwargs
     assert all(t.option("temperature") == 0.0 for t in UNDERSTANDING_TASKS)
 
 
