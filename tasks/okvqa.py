@@ -26,14 +26,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from evals.requests import TextRequest
 from evals.run.records import Record
-from evals.task_api import DatasetSpec, DataSource, Task
-from tasks.data.datasets_io import DocRows, find_copy, read_split
-from tasks.data.generation_request import answer_list_request
+from evals.task_api import DatasetSpec
+from tasks.data.answer_list import AnswerListTask
 from tasks.scoring.accuracy import NUM_ERRORS, breakdown, num_errors, overall_accuracy
 from tasks.scoring.output_cleaning import clean_output
-from tasks.scoring.vqa_normalize import normalize_evalai_answer, vqa_accuracy_evalai, vqa_accuracy_official
+from tasks.scoring.vqa_normalize import (
+    normalize_evalai_answer,
+    vqa_accuracy_evalai,
+    vqa_accuracy_official,
+)
 
 HUB_ID = "lmms-lab/OK-VQA"
 MIRRORS = ("lmms-lab-encoder/OK-VQA",)
@@ -65,19 +67,13 @@ def official_accuracy(prediction: str, answers: Sequence[str]) -> float:
 
 
 @dataclass(frozen=True)
-class OKVQATask(Task):
+class OKVQATask(AnswerListTask):
     """OK-VQA val2014, scored as lmms-eval does."""
 
     default_options: dict[str, Any] = field(default_factory=lambda: dict(GENERATION_OPTIONS))
 
-    def load_docs(self, source: DataSource) -> Sequence[dict]:
-        return DocRows(read_split(find_copy(self.dataset, source), self.dataset.config, self.dataset.split))
-
-    def doc_id(self, doc: dict) -> str:
-        return str(doc["question_id"])
-
-    def build_request(self, doc: dict, seed: int) -> TextRequest:
-        return answer_list_request(self, doc, build_prompt, seed=seed, scored=True)
+    def prompt(self, doc: dict) -> str:
+        return build_prompt(doc)
 
     def score(self, doc: dict, output: Any) -> dict[str, Any]:
         answer = clean_output(output)

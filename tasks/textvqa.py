@@ -27,10 +27,9 @@ from typing import Any
 
 from evals.requests import TextRequest
 from evals.run.records import Record
-from evals.task_api import DatasetSpec, DataSource, Task
-from tasks.data.datasets_io import DocRows, find_copy, read_split
+from evals.task_api import DatasetSpec
+from tasks.data.answer_list import AnswerListTask
 from tasks.data.doc_fields import required_strings
-from tasks.data.generation_request import answer_list_request
 from tasks.scoring.accuracy import NUM_ERRORS, num_errors, overall_accuracy
 from tasks.scoring.output_cleaning import clean_output
 from tasks.scoring.vqa_normalize import normalize_evalai_answer, vqa_accuracy_evalai
@@ -55,22 +54,18 @@ def build_prompt(doc: dict, ocr: bool = False) -> str:
 
 
 @dataclass(frozen=True)
-class TextVQATask(Task):
+class TextVQATask(AnswerListTask):
     """TextVQA validation, scored as lmms-eval does."""
 
     default_options: dict[str, Any] = field(default_factory=lambda: dict(GENERATION_OPTIONS))
 
-    def load_docs(self, source: DataSource) -> Sequence[dict]:
-        return DocRows(read_split(find_copy(self.dataset, source), self.dataset.config, self.dataset.split))
-
-    def doc_id(self, doc: dict) -> str:
-        return str(doc["question_id"])
+    def prompt(self, doc: dict) -> str:
+        return build_prompt(doc, self.option("ocr"))
 
     def build_request(self, doc: dict, seed: int) -> TextRequest:
-        ocr = self.option("ocr")
-        if ocr:  # the OCR tokens are part of the prompt: a row without them is refused
+        if self.option("ocr"):  # the OCR tokens are part of the prompt: a row without them is refused
             required_strings(doc, "ocr_tokens", self.doc_id(doc), allow_empty=True)
-        return answer_list_request(self, doc, lambda d: build_prompt(d, ocr), seed=seed, scored=True)
+        return super().build_request(doc, seed)
 
     def score(self, doc: dict, output: Any) -> dict[str, Any]:
         answer = clean_output(output)

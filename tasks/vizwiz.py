@@ -33,11 +33,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evals.requests import TextRequest
 from evals.run.records import Record
-from evals.task_api import DatasetSpec, DataSource, Task
-from tasks.data.datasets_io import DocRows, find_copy, read_split
-from tasks.data.generation_request import answer_list_request
+from evals.task_api import DatasetSpec
+from tasks.data.answer_list import AnswerListTask
 from tasks.scoring.accuracy import (
     NUM_ERRORS,
     breakdown,
@@ -48,7 +46,11 @@ from tasks.scoring.accuracy import (
     sort_by_doc_id,
 )
 from tasks.scoring.output_cleaning import clean_output
-from tasks.scoring.vqa_normalize import consensus_answer, normalize_evalai_answer, vqa_accuracy_evalai
+from tasks.scoring.vqa_normalize import (
+    consensus_answer,
+    normalize_evalai_answer,
+    vqa_accuracy_evalai,
+)
 
 HUB_ID = "lmms-lab/VizWiz-VQA"
 MIRRORS = ("lmms-lab-encoder/VizWiz-VQA",)
@@ -89,20 +91,13 @@ def evalai_submission(records: Sequence[Record]) -> list[dict[str, str]]:
 
 
 @dataclass(frozen=True)
-class VizWizTask(Task):
+class VizWizTask(AnswerListTask):
     """VizWiz-VQA validation (scored) or test (submission only)."""
 
-    submission_only: bool = False
     default_options: dict[str, Any] = field(default_factory=lambda: dict(GENERATION_OPTIONS))
 
-    def load_docs(self, source: DataSource) -> Sequence[dict]:
-        return DocRows(read_split(find_copy(self.dataset, source), self.dataset.config, self.dataset.split))
-
-    def doc_id(self, doc: dict) -> str:
-        return str(doc["question_id"])
-
-    def build_request(self, doc: dict, seed: int) -> TextRequest:
-        return answer_list_request(self, doc, build_prompt, seed=seed, scored=not self.submission_only)
+    def prompt(self, doc: dict) -> str:
+        return build_prompt(doc)
 
     def score(self, doc: dict, output: Any) -> dict[str, Any]:
         answer = clean_output(output)
