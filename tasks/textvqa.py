@@ -6,14 +6,14 @@
 stop at "ASSISTANT:"; the YAML sets no max_new_tokens or temperature, so the model defaults apply (LLaVA's
 wrapper: 1024 tokens, greedy), used here as defaults.
 Option `ocr` is lmms-eval's `ocr` kwarg (default false, as lmms-eval): true inserts
-`"\\nReference OCR token: " + ", ".join(ocr_tokens)` between the question and the instruction, the prompt
-LLaVA-1.5 reported its TextVQA number with.
+`"\\nReference OCR token: " + ", ".join(ocr_tokens)` between the question and the instruction, the form of
+prompt LLaVA-1.5 reported its TextVQA number with.
 `accuracy` (primary, percent) is lmms-eval's `exact_match`: VQA accuracy with MMF's full EvalAI answer
 processor on the prediction and on every gold answer, averaged over the ten leave-one-out subsets
 (`vqa_accuracy_evalai` in tasks/scoring/vqa_normalize.py). lmms-eval reports a fraction.
-The official scorer (the TextVQA challenge's EvalAI evaluator, m4c's `TextVQAAccuracyEvaluator` that LLaVA's
-`eval_textvqa.py` runs) uses the same processor and the same averaging, so it gives the same number on the
-same predictions; there is no second metric.
+The TextVQA scorer of MMF/M4C, `TextVQAAccuracyEvaluator` (what LLaVA's `eval_textvqa.py` runs), applies the
+same processor and the same averaging (it divides a float sum where lmms-eval takes `statistics.mean`, so the
+two can differ in the last bit) and requires exactly ten answers; there is no second metric.
 Deviations: a document without gold answers is an error record (lmms-eval's `statistics.mean` raises on it);
 lmms-eval's `textvqa_val` also writes a submission JSON of the validation answers, not written here.
 Options: max_new_tokens, temperature, until, ocr.

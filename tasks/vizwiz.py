@@ -10,16 +10,18 @@
   (`vqa_accuracy_evalai` in tasks/scoring/vqa_normalize.py); lmms-eval reports a fraction. "Unanswerable" gets
   no special rule there or here: it is one more answer string ("Unanswerable." and "unanswerable" match).
   Also `answerability:unanswerable` / `answerability:answerable`: accuracy on the questions whose most common
-  gold answer (after the processor) is / is not "unanswerable"; `category:<c>`: accuracy per value of the
-  copy's `category` column; `unanswerable_rate`: percent of documents whose prediction is "unanswerable".
+  gold answer (after the processor; the first written on a tie) is / is not "unanswerable"; `category:<c>`:
+  accuracy per value of the copy's `category` column; `unanswerable_rate`: percent of documents whose
+  prediction is "unanswerable".
 - `vizwiz_vqa_test` runs the `test` split (8,000 questions, no answers) and writes the EvalAI submission
   `submissions/vizwiz_vqa_test_submission.json` as lmms-eval's `vizwiz_vqa_test` does: a JSON list of
   `{"image": question_id + ".jpg", "answer": normalised prediction}`, here sorted by question id and with
   `""` for a document that failed (lmms-eval keeps rank order and has no failed documents).
-Where the official scorer differs: the VizWiz challenge scores test answers on its EvalAI server with the
-VizWiz API's `vqaEval.py`, which normalises only the prediction (no `word_tokenize`) and compares it with the
-raw gold answers, and also reports answerability average precision from a separate answerable score that a
-generated answer does not give; neither is reproduced here.
+Where the official scorer differs: the VizWiz challenge scores test answers on its EvalAI server. The copy of
+the VizWiz API's `vqaEval.py` read for this module normalises only the prediction (no `word_tokenize`) and
+compares it with the raw gold answers, and reports answerability average precision from a separate
+"answerable" score that a generated answer does not give; neither is reproduced here (the server's own code
+was not available to check against).
 Deviation: a validation document without gold answers is an error record (lmms-eval scores it 0, which is
 also what an error record counts in `accuracy`).
 Options: max_new_tokens, temperature, until.

@@ -160,7 +160,7 @@ def leave_one_out_accuracy(prediction: str, answers: Sequence[str]) -> float:
 
 
 def vqa_accuracy_evalai(prediction: str, answers: Sequence[str]) -> float:
-    """VQA accuracy as lmms-eval 0.7.3's TextVQA, OK-VQA and VizWiz tasks compute it (the full processor, both sides)."""
+    """VQA accuracy as lmms-eval 0.7.3's TextVQA, OK-VQA and VizWiz tasks compute it (full processor, both sides)."""
     return leave_one_out_accuracy(normalize_evalai_answer(prediction), [normalize_evalai_answer(a) for a in answers])
 
 

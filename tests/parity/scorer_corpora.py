@@ -354,7 +354,8 @@ def answer_list_corpus(make_doc, num_docs: int = 264, with_no_answers: bool = Tr
         size = 0 if with_no_answers and i % 23 == 11 else ANSWER_COUNTS[(i // len(clusters) + i) % len(ANSWER_COUNTS)]
         # 0..size answers from the cluster, the rest from another one: every acc(k) occurs.
         from_cluster = (i + i // len(clusters)) % (size + 1)
-        golds = [rng.choice(cluster) for _ in range(from_cluster)] + [rng.choice(other) for _ in range(size - from_cluster)]
+        golds = [rng.choice(cluster) for _ in range(from_cluster)]
+        golds += [rng.choice(other) for _ in range(size - from_cluster)]
         if i % 9 == 4 and golds:
             golds = [golds[0]] * len(golds)  # unanimous: equal strings at every position
         golds = [GOLD_FORMS[(i + k) % len(GOLD_FORMS)](g) if (i + k) % 3 == 0 else g for k, g in enumerate(golds)]
@@ -400,5 +401,6 @@ def vizwiz_test_corpus(num_docs: int = 40) -> Corpus:
     docs = [{"question_id": f"VizWiz_test_{i:08d}", "question": f"what is this {i}?", "answers": None,
              "category": None} for i in range(num_docs)]
     rng = random.Random(SEED + 8)
-    outputs = [OUTPUT_FORMS[i % len(OUTPUT_FORMS)](rng.choice(rng.choice(ANSWER_LIST_CLUSTERS))) for i in range(num_docs)]
+    outputs = [OUTPUT_FORMS[i % len(OUTPUT_FORMS)](rng.choice(rng.choice(ANSWER_LIST_CLUSTERS)))
+               for i in range(num_docs)]
     return Corpus(docs, outputs)

@@ -304,7 +304,8 @@ def test_answer_list_per_document_scores_match_lmms_eval(answer_list):
 
 def test_answer_list_processed_predictions_match_lmms_eval_submission(answer_list):
     # Each process_results also returns the processed prediction (its submission answer); ours is `prediction`.
-    assert [r.scores["prediction"] for r in answer_list.records] == [r["submission"]["answer"] for r in answer_list.lmms]
+    theirs = [r["submission"]["answer"] for r in answer_list.lmms]
+    assert [r.scores["prediction"] for r in answer_list.records] == theirs
 
 
 def test_answer_list_accuracy_matches_lmms_eval(answer_list):
