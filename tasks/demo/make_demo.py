@@ -62,6 +62,129 @@ def write_card(folder: Path, title: str, configs: dict[str, list[str]]) -> None:
     (folder / "README.md").write_text("\n".join(lines))
 
 
+# -- TextVQA, OK-VQA, VizWiz-VQA (issue 15b) ------------------------------------------------------------
+# Answer counts follow fixed cycles so that a test can work out a constant answer's VQA accuracy by hand:
+# an answer given by k of ten annotators scores 0, 0.3, 0.6, 0.9 for k = 0..3 and 1 from k = 4 on.
+INT32 = datasets.Value("int32")
+STRINGS = datasets.List(STR)
+TEXTVQA_FEATURES = datasets.Features({
+    "image_id": STR, "question_id": INT32, "question": STR, "question_tokens": STRINGS, "image": IMAGE,
+    "image_width": INT32, "image_height": INT32, "flickr_original_url": STR, "flickr_300k_url": STR,
+    "answers": STRINGS, "image_classes": STRINGS, "set_name": STR, "ocr_tokens": STRINGS,
+})
+TEXTVQA_WORDS = ("stop", "exit", "cafe", "sale", "open", "taxi")
+TEXTVQA_QUESTIONS = ("what does the sign say?", "what word is written on the BOARD?", "What is written here?")
+YES_SPELLINGS = ("yes", "Yes", "yes!", "YES")  # each one is "yes" after the EvalAI processor
+
+
+def word_png(word: str) -> tuple[bytes, int, int]:
+    """A small PNG with `word` in capitals (Pillow's built-in bitmap font), and its width and height."""
+    width, height = 64, 24
+    image = Image.new("RGB", (width, height), (250, 250, 240))
+    ImageDraw.Draw(image).text((4, 6), word.upper(), fill=(20, 20, 20), font=ImageFont.load_default_imagefont())
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=False)
+    return buffer.getvalue(), width, height
+
+
+def make_textvqa(rng: random.Random) -> None:
+    """30 validation questions: the word five times (in four spellings), "yes" k % 5 times, distinct fillers."""
+    folder = DEMO_DIR / "lmms-lab" / "textvqa"
+    rows = []
+    for k in range(30):
+        word = TEXTVQA_WORDS[k % len(TEXTVQA_WORDS)]
+        yes_count = k % 5
+        answers = [word, word.upper(), f"{word}.", word.title(), word]
+        answers += list(YES_SPELLINGS[:yes_count]) + ["no idea", "sign", "blurry", "text", "logo"][: 5 - yes_count]
+        rng.shuffle(answers)
+        png, width, height = word_png(word)
+        question = TEXTVQA_QUESTIONS[k % len(TEXTVQA_QUESTIONS)]
+        image_id = f"{0x3a1f00 + k:016x}"
+        rows.append({
+            "image_id": image_id, "question_id": 34602 + k, "question": question,
+            "question_tokens": question.rstrip("?").lower().split(), "image": cell(png),
+            "image_width": width, "image_height": height,
+            "flickr_original_url": f"https://farm1.staticflickr.com/demo/{image_id}_o.jpg",
+            "flickr_300k_url": f"https://c1.staticflickr.com/demo/{image_id}_z.jpg",
+            "answers": answers, "image_classes": ["Sign"], "set_name": "val",
+            "ocr_tokens": [word, "by", str(k)],
+        })
+    write_split(folder, "default", "validation", rows, TEXTVQA_FEATURES)
+    write_card(folder, "lmms-lab/textvqa", {"default": ["validation"]})
+
+
+OKVQA_FEATURES = datasets.Features({
+    "question_id": STR, "image": IMAGE, "question": STR, "answers": STRINGS, "question_type": STR, "answer_type": STR,
+})
+# (knowledge category, question, gold answer): "one" vehicles and transportation, "eight" plants and animals,
+# "five" cooking and food.
+OKVQA_TEMPLATES = (
+    ("one", "What vehicle could carry this many {shape}s?", "truck"),
+    ("eight", "Which animal shares this {color} color?", "frog"),
+    ("five", "What fruit is as {color} as this shape?", "lemon"),
+)
+
+
+def make_okvqa(rng: random.Random) -> None:
+    """30 val2014 questions, five annotators twice each: the gold 3 x 2 times (written "x", "a x", "X"),
+    "unanswerable" 0, 2 or 4 times by question type (one, eight, five), fillers."""
+    folder = DEMO_DIR / "lmms-lab" / "OK-VQA"
+    rows = []
+    for k in range(30):
+        png, facts = synthetic_png(rng)
+        question_type, template, gold = OKVQA_TEMPLATES[k % len(OKVQA_TEMPLATES)]
+        unanswerable_count = 2 * (k % len(OKVQA_TEMPLATES))
+        answers = [gold, gold, f"a {gold}", f"a {gold}", gold.title(), gold.title()]
+        answers += ["unanswerable"] * unanswerable_count + ["dont know"] * (4 - unanswerable_count)
+        rng.shuffle(answers)
+        rows.append({
+            "question_id": str(2971470 + 10 * k), "image": cell(png), "question": template.format(**facts),
+            "answers": answers, "question_type": question_type, "answer_type": "other",
+        })
+    write_split(folder, "default", "val2014", rows, OKVQA_FEATURES)
+    write_card(folder, "lmms-lab/OK-VQA", {"default": ["val2014"]})
+
+
+VIZWIZ_FEATURES = datasets.Features({
+    "question_id": STR, "image": IMAGE, "question": STR, "answers": STRINGS, "category": STR,
+})
+UNANSWERABLE_SPELLINGS = ("unanswerable", "Unanswerable", "unanswerable.", "UNANSWERABLE")
+
+
+def vizwiz_val_row(k: int, png: bytes, facts: dict, rng: random.Random) -> dict:
+    """Question k of the val slice: every third one unanswerable (six of ten say so); the others have their gold
+    six times and "unanswerable" (k // 3) % 5 times."""
+    if k % 3 == 0:
+        question, category = "what is this?", "unanswerable"
+        answers = [UNANSWERABLE_SPELLINGS[i % 4] for i in range(6)] + ["blurry", "blurry", "no idea", "dark"]
+    else:
+        yes_no = k % 3 == 2
+        question = f"is this {facts['color'].upper()}?" if yes_no else "what COLOR is this?"
+        category = "yes/no" if yes_no else "other"
+        gold = "yes" if yes_no else facts["color"]
+        unanswerable_count = (k // 3) % 5
+        answers = [gold, gold.title(), f"{gold}.", gold, gold.upper(), gold]
+        answers += [UNANSWERABLE_SPELLINGS[i] for i in range(unanswerable_count)]
+        answers += ["blue-ish", "dark", "no idea", "blurry"][: 4 - unanswerable_count]
+    rng.shuffle(answers)
+    return {"question_id": f"VizWiz_val_{k:08d}", "image": cell(png), "question": question,
+            "answers": answers, "category": category}
+
+
+def make_vizwiz(rng: random.Random) -> None:
+    """30 val questions (10 unanswerable, 10 "other", 10 "yes/no") and 20 test questions without answers."""
+    folder = DEMO_DIR / "lmms-lab" / "VizWiz-VQA"
+    val = [vizwiz_val_row(k, *synthetic_png(rng), rng) for k in range(30)]
+    test = []
+    for k in range(20):
+        png, facts = synthetic_png(rng)
+        test.append({"question_id": f"VizWiz_test_{k:08d}", "image": cell(png),
+                     "question": f"what color is the {facts['shape']}?", "answers": None, "category": None})
+    write_split(folder, "default", "val", val, VIZWIZ_FEATURES)
+    write_split(folder, "default", "test", test, VIZWIZ_FEATURES)
+    write_card(folder, "lmms-lab/VizWiz-VQA", {"default": ["val", "test"]})
+
+
 # -- VQAv2 ---------------------------------------------------------------------------------------------
 VQAV2_FEATURES = datasets.Features({
     "question_type": STR, "multiple_choice_answer": STR,
@@ -256,140 +379,17 @@ def make_seed(rng: random.Random) -> None:
     write_card(folder, "lmms-lab/SEED-Bench", {"default": ["test"]})
 
 
-# -- TextVQA, OK-VQA, VizWiz-VQA (issue 15b) ------------------------------------------------------------
-# Answer counts follow fixed cycles so that a test can work out a constant answer's VQA accuracy by hand:
-# an answer given by k of ten annotators scores 0, 0.3, 0.6, 0.9 for k = 0..3 and 1 from k = 4 on.
-INT32 = datasets.Value("int32")
-STRINGS = datasets.List(STR)
-TEXTVQA_FEATURES = datasets.Features({
-    "image_id": STR, "question_id": INT32, "question": STR, "question_tokens": STRINGS, "image": IMAGE,
-    "image_width": INT32, "image_height": INT32, "flickr_original_url": STR, "flickr_300k_url": STR,
-    "answers": STRINGS, "image_classes": STRINGS, "set_name": STR, "ocr_tokens": STRINGS,
-})
-TEXTVQA_WORDS = ("stop", "exit", "cafe", "sale", "open", "taxi")
-TEXTVQA_QUESTIONS = ("what does the sign say?", "what word is written on the BOARD?", "What is written here?")
-YES_SPELLINGS = ("yes", "Yes", "yes!", "YES")  # each one is "yes" after the EvalAI processor
-
-
-def word_png(word: str) -> tuple[bytes, int, int]:
-    """A small PNG with `word` in capitals (Pillow's built-in bitmap font), and its width and height."""
-    width, height = 64, 24
-    image = Image.new("RGB", (width, height), (250, 250, 240))
-    ImageDraw.Draw(image).text((4, 6), word.upper(), fill=(20, 20, 20), font=ImageFont.load_default_imagefont())
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=False)
-    return buffer.getvalue(), width, height
-
-
-def make_textvqa(rng: random.Random) -> None:
-    """30 validation questions: the word five times (in four spellings), "yes" k % 5 times, distinct fillers."""
-    folder = DEMO_DIR / "lmms-lab" / "textvqa"
-    rows = []
-    for k in range(30):
-        word = TEXTVQA_WORDS[k % len(TEXTVQA_WORDS)]
-        yes_count = k % 5
-        answers = [word, word.upper(), f"{word}.", word.title(), word]
-        answers += list(YES_SPELLINGS[:yes_count]) + ["no idea", "sign", "blurry", "text", "logo"][: 5 - yes_count]
-        rng.shuffle(answers)
-        png, width, height = word_png(word)
-        question = TEXTVQA_QUESTIONS[k % len(TEXTVQA_QUESTIONS)]
-        image_id = f"{0x3a1f00 + k:016x}"
-        rows.append({
-            "image_id": image_id, "question_id": 34602 + k, "question": question,
-            "question_tokens": question.rstrip("?").lower().split(), "image": cell(png),
-            "image_width": width, "image_height": height,
-            "flickr_original_url": f"https://farm1.staticflickr.com/demo/{image_id}_o.jpg",
-            "flickr_300k_url": f"https://c1.staticflickr.com/demo/{image_id}_z.jpg",
-            "answers": answers, "image_classes": ["Sign"], "set_name": "val",
-            "ocr_tokens": [word, "by", str(k)],
-        })
-    write_split(folder, "default", "validation", rows, TEXTVQA_FEATURES)
-    write_card(folder, "lmms-lab/textvqa", {"default": ["validation"]})
-
-
-OKVQA_FEATURES = datasets.Features({
-    "question_id": STR, "image": IMAGE, "question": STR, "answers": STRINGS, "question_type": STR, "answer_type": STR,
-})
-# (knowledge category, question, gold answer): "one" vehicles and transportation, "eight" plants and animals,
-# "five" cooking and food.
-OKVQA_TEMPLATES = (
-    ("one", "What vehicle could carry this many {shape}s?", "truck"),
-    ("eight", "Which animal shares this {color} color?", "frog"),
-    ("five", "What fruit is as {color} as this shape?", "lemon"),
-)
-
-
-def make_okvqa(rng: random.Random) -> None:
-    """30 val2014 questions, five annotators twice each: the gold 3 x 2 times (written "x", "a x", "X"),
-    "unanswerable" 0, 2 or 4 times by question type (one, eight, five), fillers."""
-    folder = DEMO_DIR / "lmms-lab" / "OK-VQA"
-    rows = []
-    for k in range(30):
-        png, facts = synthetic_png(rng)
-        question_type, template, gold = OKVQA_TEMPLATES[k % len(OKVQA_TEMPLATES)]
-        unanswerable_count = 2 * (k % len(OKVQA_TEMPLATES))
-        answers = [gold, gold, f"a {gold}", f"a {gold}", gold.title(), gold.title()]
-        answers += ["unanswerable"] * unanswerable_count + ["dont know"] * (4 - unanswerable_count)
-        rng.shuffle(answers)
-        rows.append({
-            "question_id": str(2971470 + 10 * k), "image": cell(png), "question": template.format(**facts),
-            "answers": answers, "question_type": question_type, "answer_type": "other",
-        })
-    write_split(folder, "default", "val2014", rows, OKVQA_FEATURES)
-    write_card(folder, "lmms-lab/OK-VQA", {"default": ["val2014"]})
-
-
-VIZWIZ_FEATURES = datasets.Features({
-    "question_id": STR, "image": IMAGE, "question": STR, "answers": STRINGS, "category": STR,
-})
-UNANSWERABLE_SPELLINGS = ("unanswerable", "Unanswerable", "unanswerable.", "UNANSWERABLE")
-
-
-def vizwiz_val_row(k: int, png: bytes, facts: dict, rng: random.Random) -> dict:
-    """Question k of the val slice: every third one unanswerable (six of ten say so); the others have their gold
-    six times and "unanswerable" (k // 3) % 5 times."""
-    if k % 3 == 0:
-        question, category = "what is this?", "unanswerable"
-        answers = [UNANSWERABLE_SPELLINGS[i % 4] for i in range(6)] + ["blurry", "blurry", "no idea", "dark"]
-    else:
-        yes_no = k % 3 == 2
-        question = f"is this {facts['color'].upper()}?" if yes_no else "what COLOR is this?"
-        category = "yes/no" if yes_no else "other"
-        gold = "yes" if yes_no else facts["color"]
-        unanswerable_count = (k // 3) % 5
-        answers = [gold, gold.title(), f"{gold}.", gold, gold.upper(), gold]
-        answers += [UNANSWERABLE_SPELLINGS[i] for i in range(unanswerable_count)]
-        answers += ["blue-ish", "dark", "no idea", "blurry"][: 4 - unanswerable_count]
-    rng.shuffle(answers)
-    return {"question_id": f"VizWiz_val_{k:08d}", "image": cell(png), "question": question,
-            "answers": answers, "category": category}
-
-
-def make_vizwiz(rng: random.Random) -> None:
-    """30 val questions (10 unanswerable, 10 "other", 10 "yes/no") and 20 test questions without answers."""
-    folder = DEMO_DIR / "lmms-lab" / "VizWiz-VQA"
-    val = [vizwiz_val_row(k, *synthetic_png(rng), rng) for k in range(30)]
-    test = []
-    for k in range(20):
-        png, facts = synthetic_png(rng)
-        test.append({"question_id": f"VizWiz_test_{k:08d}", "image": cell(png),
-                     "question": f"what color is the {facts['shape']}?", "answers": None, "category": None})
-    write_split(folder, "default", "val", val, VIZWIZ_FEATURES)
-    write_split(folder, "default", "test", test, VIZWIZ_FEATURES)
-    write_card(folder, "lmms-lab/VizWiz-VQA", {"default": ["val", "test"]})
-
-
 def main() -> None:
     """Write every demo slice (each dataset from its own seeded generator)."""
+    make_textvqa(random.Random(15))  # issue 15b
+    make_okvqa(random.Random(16))
+    make_vizwiz(random.Random(17))
+
     make_vqav2(random.Random(2))
     make_gqa(random.Random(3))
     make_mmbench(random.Random(4))
     make_pope(random.Random(5))
     make_seed(random.Random(6))
-    # issue 15b
-    make_textvqa(random.Random(15))
-    make_okvqa(random.Random(16))
-    make_vizwiz(random.Random(17))
 
 
 if __name__ == "__main__":
