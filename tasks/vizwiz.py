@@ -79,7 +79,7 @@ def build_prompt(doc: dict) -> str:
 
 
 def answerability(answers: Sequence[str]) -> str | None:
-    """"unanswerable" when the most common gold answer (EvalAI-processed) is "unanswerable", else "answerable"."""
+    """The question's answerability: "unanswerable" when its most common gold answer (processed) says so."""
     consensus = consensus_answer(answers)
     if consensus is None:
         return None
