@@ -57,15 +57,34 @@ def required_text(doc: Mapping[str, Any], field: str, doc_id: str) -> str:
     return value
 
 
-def required_items(doc: Mapping[str, Any], field: str, doc_id: str) -> Sequence[Any]:
-    """doc[field] as stored; raises when it is missing, not a list, or has no items."""
+def required_list(doc: Mapping[str, Any], field: str, doc_id: str) -> Sequence[Any]:
+    """doc[field] as stored; raises when it is missing or not a list (an empty list passes)."""
     value = required_value(doc, field, doc_id)
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
         raise DocumentFieldError(
             f"document {doc_id}: field {field!r} holds {type(value).__name__}, expected a list; {FIX}"
         )
+    return value
+
+
+def required_items(doc: Mapping[str, Any], field: str, doc_id: str) -> Sequence[Any]:
+    """doc[field] as stored; raises when it is missing, not a list, or has no items."""
+    value = required_list(doc, field, doc_id)
     if not value:
         raise EmptyField(f"document {doc_id}: field {field!r} is an empty list; {FIX}")
+    return value
+
+
+def required_strings(doc: Mapping[str, Any], field: str, doc_id: str, *, allow_empty: bool = False) -> Sequence[str]:
+    """doc[field] as stored: a list of strings ("" allowed); raises on a missing field, another type, a
+    non-string item, or (unless `allow_empty`) an empty list."""
+    value = required_list(doc, field, doc_id) if allow_empty else required_items(doc, field, doc_id)
+    for position, item in enumerate(value):
+        if not isinstance(item, str):
+            raise DocumentFieldError(
+                f"document {doc_id}: item {position} of field {field!r} holds {type(item).__name__} {item!r}, "
+                f"expected text; {FIX}"
+            )
     return value
 
 

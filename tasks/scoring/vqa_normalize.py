@@ -1,13 +1,17 @@
-"""VQA answer normalisation and the 10-choose-9 VQA accuracy, in two variants.
+"""VQA answer normalisation and the 10-choose-9 VQA accuracy, in three variants.
 
 - lmms-eval 0.7.3 (`tasks/vqav2/utils.py` + `tasks/_task_utils/vqa_eval_metric.py`, itself MMF's
   `EvalAIAnswerProcessor`): the prediction and *every* ground-truth answer go through
   `normalize_punctuation` then `normalize_digits_articles`.
+- lmms-eval 0.7.3's TextVQA, OK-VQA and VizWiz tasks (`tasks/{textvqa,ok_vqa,vizwiz_vqa}/utils.py`) call the
+  whole processor, `EvalAIAnswerProcessor()(text)`, which first lower-cases, deletes `,` and `?` and splits
+  off `'s` (`word_tokenize`), on the prediction and on every gold answer. Their gold answers are plain
+  strings, and each is left out by its position: equal strings at two positions count for each other.
 - The official scorer (GT-Vision-Lab/VQA `PythonEvaluationTools/vqaEvaluation/vqaEval.py` at
   c4e6a0e4e84b9702d99800d3393652d92b5df224): the prediction gets both steps; the ground-truth answers
   get only `normalize_punctuation`, and only when the ten answers are not unanimous.
 
-Both share the same rules, reproduced with their quirks because they decide the numbers:
+All share the same rules, reproduced with their quirks because they decide the numbers:
 - A punctuation mark is deleted if it touches a space in the *original* text, or if the text holds a
   digit-comma-digit pattern anywhere; otherwise it becomes a space.
 - Periods not followed by a digit are deleted; the upstream regex passes `re.UNICODE` as the `count`
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import re
 import statistics
+from collections import Counter
 from collections.abc import Sequence
 
 # Punctuation of lmms-eval's EvalAIAnswerProcessor and of the current official scorer, in their order.
@@ -139,3 +144,31 @@ def vqa_accuracy_official(prediction: str, answers: Sequence[dict]) -> float:
         per_answer.append(min(1.0, matching / 3))
     # The official script divides a float sum; kept so the value matches it bit for bit.
     return float(sum(per_answer)) / len(per_answer)
+
+
+def leave_one_out_accuracy(prediction: str, answers: Sequence[str]) -> float:
+    """Mean over the answer positions of min(1, #answers at the other positions equal to the prediction / 3).
+
+    `answers` are normalised strings; no answers give 0 (lmms-eval's OK-VQA and VizWiz tasks).
+    """
+    if not answers:
+        return 0.0
+    total = sum(1 for answer in answers if answer == prediction)
+    per_position = [min(1.0, (total - (answer == prediction)) / 3) for answer in answers]
+    # statistics.mean sums exactly (as lmms-eval does), so the value is the correctly rounded mean.
+    return statistics.mean(per_position)
+
+
+def vqa_accuracy_evalai(prediction: str, answers: Sequence[str]) -> float:
+    """VQA accuracy as lmms-eval 0.7.3's TextVQA, OK-VQA and VizWiz tasks compute it (full processor, both sides)."""
+    return leave_one_out_accuracy(normalize_evalai_answer(prediction), [normalize_evalai_answer(a) for a in answers])
+
+
+def consensus_answer(answers: Sequence[str]) -> str | None:
+    """The gold answer given most often after the full processor, as first written; None without answers."""
+    normalized = [normalize_evalai_answer(answer) for answer in answers]
+    if not normalized:
+        return None
+    counts = Counter(normalized)
+    top = max(counts.values())
+    return next(answer for answer, form in zip(answers, normalized) if counts[form] == top)

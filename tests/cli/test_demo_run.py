@@ -12,7 +12,7 @@ from evals.cli import main
 from evals.registry import discover
 from evals.task_api import DataSource
 
-UNDERSTANDING = "gqa,vqav2_val,vqav2_testdev,mmbench_en_dev,mmbench_en_test,pope,seed_image"
+UNDERSTANDING = "gqa,vqav2_val,vqav2_testdev,mmbench_en_dev,mmbench_en_test,pope,seed_image,textvqa,okvqa,vizwiz,vizwiz_vqa_test"
 
 
 def results_of(run_dir):
@@ -64,6 +64,9 @@ def test_oracle_scores_100_on_every_understanding_demo_task(tmp_path):
         "pope_popular",
         "pope_adversarial",
         "seed_image",
+        "textvqa_val",
+        "ok_vqa_val2014",
+        "vizwiz_vqa_val",
     }
     for name, entry in results["tasks"].items():
         assert entry["num_errors"] == 0, name
@@ -107,3 +110,19 @@ def test_constant_yes_on_the_pope_demo_gives_the_hand_computed_metrics(tmp_path)
     pooled = results["groups"]["pope"]["metrics"]
     for metric, value in always_yes_metrics(*totals).items():
         assert pooled[metric] == pytest.approx(value), ("pope", metric)
+
+
+def test_constant_answers_on_the_textvqa_okvqa_vizwiz_demo_give_the_hand_computed_accuracy(tmp_path):
+    # Derivations in tests/tasks/test_answer_list_vqa_scoring.py: "yes" is given k % 5 times on TextVQA's
+    # document k (56%); "unanswerable" 0/2/4 times by OK-VQA question type (53.3%) and on VizWiz 6 times on
+    # the 10 unanswerable questions, (k // 3) % 5 times on the 20 others (70.7%).
+    expected = {("constant:Yes", "textvqa_val"): 56.0, ("constant:Unanswerable.", "ok_vqa_val2014"): 160 / 3,
+                ("constant:Unanswerable.", "vizwiz_vqa_val"): 21.2 / 30 * 100}
+    for model in ("constant:Yes", "constant:Unanswerable."):
+        run_dir = tmp_path / model.split(":")[1]
+        argv = ["run", "--model", model, "--data", "demo", "--tasks", "textvqa,okvqa,vizwiz", "--output", str(run_dir)]
+        assert main(argv) == 0
+        tasks = results_of(run_dir)["tasks"]
+        for (constant, name), accuracy in expected.items():
+            if constant == model:
+                assert tasks[name]["metrics"]["accuracy"] == pytest.approx(accuracy), name

@@ -20,6 +20,7 @@ def write_predictions(run_dir, task, path):
     "model, data, tasks",
     [
         ("constant:yes", "demo", ["pope_random", "gqa", "vqav2_val", "seed_image", "mmbench_en_dev"]),
+        ("constant:Unanswerable", "demo", ["textvqa_val", "ok_vqa_val2014", "vizwiz_vqa_val"]),
         ("oracle", "demo", ["fake_bad"]),  # error records become null predictions
         ("constant:Yes", "demo", ["mme", "mmmu_val", "scienceqa_img"]),
     ],

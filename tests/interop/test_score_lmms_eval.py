@@ -103,3 +103,26 @@ def test_bad_samples_files_are_one_line_errors(tmp_path, capsys, line, message):
     path.write_text(line)
     code, err = score(capsys, path, "--task", "pope_random", "--data", "demo")
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+TEXTVQA_POST_PROMPT = "\nAnswer the question using a single word or phrase."
+
+
+def textvqa_sample(position: int, question_id: int, output: str, question: str) -> dict:
+    """A sample as lmms-eval's textvqa_val logs it (its submission dict carries question_id)."""
+    return {"doc_id": position, "target": "answer", "filtered_resps": [output], "input": question + TEXTVQA_POST_PROMPT,
+            "exact_match": 0.0, "submission": {"question_id": question_id, "answer": output.lower()}}
+
+
+def test_textvqa_samples_match_by_question_id(tmp_path, capsys):
+    # Demo TextVQA documents 0-2 (ids 34602-34604): the word (stop, exit, cafe) 5 of 10 times and "yes" k % 5
+    # times. "STOP" -> stop: 1.0; "Yes" on document 1 (one "yes"): acc(1) = 0.3; "cafe!" -> cafe: 1.0.
+    samples = write_samples(tmp_path / "s.jsonl", [
+        textvqa_sample(2, 34604, "cafe!", "What is written here?"),
+        textvqa_sample(0, 34602, "STOP", "What does the sign say?"),
+        textvqa_sample(1, 34603, "Yes", "What word is written on the board?"),
+    ])
+    code, result = score(capsys, samples, "--task", "textvqa", "--data", "demo")
+    assert code == 0
+    assert result["metrics"]["accuracy"] == pytest.approx(230 / 3)  # (1 + 0.3 + 1) / 3
+    assert (result["num_scored"], result["num_skipped"], result["num_prompt_mismatches"]) == (3, 0, 0)

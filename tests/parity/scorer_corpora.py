@@ -23,6 +23,10 @@ Rules hit, per benchmark:
   decimals rounded to 2 places, scientific), key words, "=" on the last line, several lines, trivial tails,
   one-character golds; every subject, one outside lmms-eval's discipline map.
 - ScienceQA: letters in every format, either case, capital + period (also non-ASCII capitals), option texts.
+- TextVQA, OK-VQA, VizWiz: every VQAv2 rule above, on gold answers too (written with case, punctuation,
+  spaces, tabs and newlines), plus `word_tokenize`'s: `,` and `?` deleted (also between digits and inside
+  words), `'s` split off, lower-casing before the contraction table; "unanswerable" in every spelling; equal
+  gold strings at several positions; 1 to 10 gold answers per question, and none (OK-VQA, VizWiz).
 """
 
 from __future__ import annotations
@@ -435,4 +439,99 @@ def scienceqa_corpus(num_docs: int = 230) -> Corpus:
                      "solution": ""})
         form = SQA_FORMS[(i * 5 + i // len(SQA_FORMS)) % len(SQA_FORMS)]
         outputs.append(letter_output(form, said, rng.choice(letters), choices[letters.index(said)]))
+    return Corpus(docs, outputs)
+
+
+# -------------------------------------------------------------------------------------------------
+# TextVQA, OK-VQA, VizWiz-VQA (issue 15b): gold answers are strings, and both sides go through the whole
+# EvalAI processor. These clusters hit what word_tokenize adds to the VQAv2 rules.
+EVALAI_CLUSTERS = (
+    ("unanswerable", "Unanswerable", "unanswerable.", "UNANSWERABLE!", "un-answerable", "unsuitable"),
+    ("coca-cola", "Coca-Cola", "coca cola", "cocacola", "Coca-Cola,", "coca_cola"),
+    ("man's hat", "Man's Hat", "mans hat", "man 's hat", "man's hat?", "MAN'S HAT."),
+    ("it's red", "its red", "it is red", "It's Red!", "it's, red", "its' red"),
+    ("what?", "what", "What?!", "what ?", "wh?at", "WHATS"),
+    ("1,000", "1000", "1, 000", "one thousand", "1,000,000", "1.000"),
+    ("3:30", "3.30", "3:30pm", "3 : 30", "half past three", "330"),
+    ("$5.99", "5.99", "$ 5.99", "5,99", "$5.99.", "five 99"),
+    ("www.google.com", "google.com", "WWW.GOOGLE.COM", "www google com", "google", "http://www.google.com"),
+    ("a, b", "a b", "ab", "a,b", "A, B", "b, a"),
+    ("yes", "Yes", "yes?", "yes, sir", "YES.", "yes's"),
+)
+ANSWER_LIST_CLUSTERS = VQA_CLUSTERS + EVALAI_CLUSTERS
+# How gold answers are written: the annotators' own case, spacing and stray punctuation.
+GOLD_FORMS = (
+    lambda a: a,
+    lambda a: a,
+    lambda a: a.upper(),
+    lambda a: f" {a} ",
+    lambda a: f"{a}\n",
+    lambda a: a.replace(" ", "\t"),
+    lambda a: f"{a}.",
+    lambda a: f"{a}?",
+)
+ANSWER_COUNTS = (10, 10, 10, 10, 10, 10, 9, 3, 1, 5)
+
+
+def answer_list_corpus(make_doc, num_docs: int = 264, with_no_answers: bool = True, seed: int = SEED + 5) -> Corpus:
+    """Documents with `answers` as a list of strings (`make_doc(i, answers)` adds the dataset's other fields) and
+    predictions built from answer spellings. Every 23rd document has no answers when `with_no_answers`."""
+    rng = random.Random(seed)
+    clusters = ANSWER_LIST_CLUSTERS
+    docs, outputs = [], []
+    for i in range(num_docs):
+        cluster = clusters[i % len(clusters)]
+        other = clusters[(i * 7 + 3) % len(clusters)]
+        size = 0 if with_no_answers and i % 23 == 11 else ANSWER_COUNTS[(i // len(clusters) + i) % len(ANSWER_COUNTS)]
+        # 0..size answers from the cluster, the rest from another one: every acc(k) occurs.
+        from_cluster = (i + i // len(clusters)) % (size + 1)
+        golds = [rng.choice(cluster) for _ in range(from_cluster)]
+        golds += [rng.choice(other) for _ in range(size - from_cluster)]
+        if i % 9 == 4 and golds:
+            golds = [golds[0]] * len(golds)  # unanimous: equal strings at every position
+        golds = [GOLD_FORMS[(i + k) % len(GOLD_FORMS)](g) if (i + k) % 3 == 0 else g for k, g in enumerate(golds)]
+        rng.shuffle(golds)
+        form = OUTPUT_FORMS[(i * 5 + i // len(OUTPUT_FORMS)) % len(OUTPUT_FORMS)]
+        docs.append(make_doc(i, golds))
+        outputs.append(form(rng.choice(cluster)))
+    return Corpus(docs, outputs)
+
+
+def textvqa_corpus() -> Corpus:
+    """TextVQA validation documents (question_id int, OCR tokens); every one has gold answers."""
+    return answer_list_corpus(
+        lambda i, answers: {"question_id": 34602 + i, "question": f"what is written {i}?", "answers": answers,
+                            "ocr_tokens": ["stop", f"{i}"], "image_id": f"{i:016x}", "set_name": "val"},
+        with_no_answers=False, seed=SEED + 5)
+
+
+OKVQA_QUESTION_TYPES = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "other")
+
+
+def okvqa_corpus() -> Corpus:
+    """OK-VQA val2014 documents (question_id str, question_type)."""
+    return answer_list_corpus(
+        lambda i, answers: {"question_id": str(2971470 + 10 * i), "question": f"What is it for {i}?",
+                            "answers": answers, "question_type": OKVQA_QUESTION_TYPES[i % 11], "answer_type": "other"},
+        seed=SEED + 6)
+
+
+VIZWIZ_CATEGORIES = ("other", "yes/no", "number", "unanswerable")
+
+
+def vizwiz_corpus() -> Corpus:
+    """VizWiz val documents (question_id "VizWiz_val_<8 digits>", category)."""
+    return answer_list_corpus(
+        lambda i, answers: {"question_id": f"VizWiz_val_{i:08d}", "question": f"what is this {i}?",
+                            "answers": answers, "category": VIZWIZ_CATEGORIES[i % 4]},
+        seed=SEED + 7)
+
+
+def vizwiz_test_corpus(num_docs: int = 40) -> Corpus:
+    """VizWiz test documents (no answers, ids in sorted order as the split holds them) and outputs."""
+    docs = [{"question_id": f"VizWiz_test_{i:08d}", "question": f"what is this {i}?", "answers": None,
+             "category": None} for i in range(num_docs)]
+    rng = random.Random(SEED + 8)
+    outputs = [OUTPUT_FORMS[i % len(OUTPUT_FORMS)](rng.choice(rng.choice(ANSWER_LIST_CLUSTERS)))
+               for i in range(num_docs)]
     return Corpus(docs, outputs)

@@ -23,6 +23,7 @@ Known, documented differences that are not compared here:
 from __future__ import annotations
 
 import copy
+import json
 import math
 import random
 
@@ -31,6 +32,7 @@ import pytest
 from lmms_eval.tasks._task_utils.mcq_extract import extract_mcq_answer
 from lmms_eval.tasks.mmbench.mmbench_evals import MMBench_Evaluator
 from scorer_corpora import (
+    EVALAI_CLUSTERS,
     GQA_ANSWERS,
     GQA_EXTRA_FORMS,
     GQA_PUNCTUATION_FORMS,
@@ -41,14 +43,18 @@ from scorer_corpora import (
     mmbench_corpus,
     mme_corpus,
     mmmu_corpus,
+    okvqa_corpus,
     pope_corpus,
     scienceqa_corpus,
     seed_corpus,
+    textvqa_corpus,
+    vizwiz_corpus,
+    vizwiz_test_corpus,
     vqav2_corpus,
 )
 
 from evals.run.records import Record
-from tasks import gqa, mmbench, mme, mmmu, pope, scienceqa, seed, vqav2
+from tasks import gqa, mmbench, mme, mmmu, okvqa, pope, scienceqa, seed, textvqa, vizwiz, vqav2
 from tasks.scoring.mmmu_answers import guess_seed
 
 MIN_CORPUS = 200
@@ -419,3 +425,65 @@ def test_scienceqa_per_document_scores_match_lmms_eval(sqa_scored):
 def test_scienceqa_accuracy_matches_lmms_eval(sqa_scored):
     ours = sqa_scored.task.aggregate(sqa_scored.records)["accuracy"]
     assert ours == approx_percent(sqa_scored.lmms_aggregate()["exact_match"])
+
+# -- TextVQA, OK-VQA, VizWiz-VQA (one scorer: the full EvalAI processor, leave-one-out over positions) ------------
+ANSWER_LIST = {
+    "textvqa_val": (textvqa_corpus, "textvqa/textvqa_val.yaml", textvqa.TASKS[0]),
+    "ok_vqa_val2014": (okvqa_corpus, "ok_vqa/ok_vqa_val2014.yaml", okvqa.TASKS[0]),
+    "vizwiz_vqa_val": (vizwiz_corpus, "vizwiz_vqa/vizwiz_vqa_val.yaml", vizwiz.TASKS[0]),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(ANSWER_LIST))
+def answer_list(request, tmp_path_factory):
+    corpus, yaml, task = ANSWER_LIST[request.param]
+    return Scored(corpus(), yaml, task, tmp_path_factory.mktemp(request.param))
+
+
+def test_answer_list_corpus_reaches_every_accuracy_level(answer_list):
+    assert len(answer_list.docs) >= MIN_CORPUS
+    levels = {round(r["exact_match"], 6) for r in answer_list.lmms}
+    assert {0.0, 0.3, 0.6, 0.9, 1.0} < levels  # and values of questions with fewer than ten answers
+    assert any(d["answers"] and len(set(d["answers"])) == 1 for d in answer_list.docs)  # unanimous gold strings
+    said = {ref.clean_output(out).lower() for out in answer_list.outputs}
+    assert {"unanswerable", "man's hat", "1,000"} & said  # word_tokenize's cases reach lmms-eval's processor
+    assert len(EVALAI_CLUSTERS) >= 10
+
+
+def test_answer_list_per_document_scores_match_lmms_eval(answer_list):
+    ours = [r.scores["accuracy"] for r in answer_list.records]
+    theirs = [r["exact_match"] for r in answer_list.lmms]
+    mismatched = [(o, d["answers"], a, b)
+                  for o, d, a, b in zip(answer_list.outputs, answer_list.docs, ours, theirs, strict=True) if a != b]
+    assert not mismatched
+
+
+def test_answer_list_processed_predictions_match_lmms_eval_submission(answer_list):
+    # Each process_results also returns the processed prediction (its submission answer); ours is `prediction`.
+    theirs = [r["submission"]["answer"] for r in answer_list.lmms]
+    assert [r.scores["prediction"] for r in answer_list.records] == theirs
+
+
+def test_answer_list_accuracy_matches_lmms_eval(answer_list):
+    ours = answer_list.task.aggregate(answer_list.records)["accuracy"]
+    assert ours == approx_percent(answer_list.lmms_aggregate(only=["exact_match"])["exact_match"])
+
+
+def test_answer_list_documents_without_answers_score_zero_as_in_lmms_eval(tmp_path):
+    # OK-VQA and VizWiz score an empty answer list 0; our build_request makes it an error record, which also
+    # counts 0, and score() itself agrees for callers that skip build_request (`score`, score-lmms-eval).
+    scored = Scored(vizwiz_corpus(), "vizwiz_vqa/vizwiz_vqa_val.yaml", vizwiz.TASKS[0], tmp_path)
+    empty = [i for i, d in enumerate(scored.docs) if not d["answers"]]
+    assert len(empty) >= 10
+    assert [scored.records[i].scores["accuracy"] for i in empty] == [scored.lmms[i]["exact_match"] for i in empty]
+
+
+def test_vizwiz_test_submission_file_equals_lmms_eval(tmp_path):
+    # lmms-eval's vizwiz_vqa_test writes its submission entries in document order with json.dump; the corpus
+    # is in question-id order, so our sorted file must be the same bytes.
+    scored = Scored(vizwiz_test_corpus(), "vizwiz_vqa/vizwiz_vqa_test.yaml", vizwiz.TASKS[1], tmp_path / "lmms")
+    scored.lmms_aggregate()
+    [theirs] = (tmp_path / "lmms" / "submissions").glob("vizwiz_vqa-test-submission-*.json")
+    [ours] = scored.task.write_artifacts(scored.records[::-1], tmp_path / "ours")
+    assert ours.read_bytes() == theirs.read_bytes()
+    assert len(json.loads(ours.read_text())) == len(scored.docs)

@@ -19,7 +19,8 @@ from evals.run.launch import execute_run
 from evals.run.records import read_records, records_dir
 
 # Text tasks (generate mode): the primary accuracy metric of each.
-TEXT_TASKS = ("pope_random", "gqa", "vqav2_val", "vqav2_testdev", "mmbench_en_dev", "seed_image")
+TEXT_TASKS = ("pope_random", "gqa", "vqav2_val", "vqav2_testdev", "mmbench_en_dev", "seed_image",
+              "textvqa_val", "ok_vqa_val2014", "vizwiz_vqa_val", "vizwiz_vqa_test")
 LIKELIHOOD = (("mode", "likelihood"),)
 
 
@@ -50,10 +51,11 @@ def test_garbage_text_is_scored_wrong_or_recorded_as_an_error(tmp_path, tally):
             else:
                 assert record.ok and isinstance(record.output, str), (task, given, record.error)
         assert results[task]["num_errors"] == sum(adapter.given[d] in TEXT_ERRORS for d in records)
-        # No garbage holds an answer, so every accuracy is 0 (test-dev VQAv2 has no answers, hence no accuracy).
+        # No garbage holds an answer, so every accuracy is 0 (the test splits have no answers, hence no accuracy).
         assert results[task]["metrics"].get("accuracy", 0.0) == 0.0
     assert (run_dir / "submissions" / "mmbench_en_dev_results.xlsx").is_file()
-    assert (run_dir / "submissions").is_dir() and len(list((run_dir / "submissions").iterdir())) == 2
+    assert (run_dir / "submissions" / "vizwiz_vqa_test_submission.json").is_file()
+    assert (run_dir / "submissions").is_dir() and len(list((run_dir / "submissions").iterdir())) == 3
 
 
 def test_invalid_utf8_and_lone_surrogates_are_stored_as_replacement_characters(tmp_path):

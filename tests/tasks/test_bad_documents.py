@@ -8,10 +8,11 @@ import math
 import pytest
 
 from evals.task_api import DataSource
-from tasks import gqa, mmbench, mme, mmmu, pope, scienceqa, seed, vqav2
+from tasks import gqa, mmbench, mme, mmmu, okvqa, pope, scienceqa, seed, textvqa, vizwiz, vqav2
 from tasks.data.doc_fields import DocumentFieldError, MissingField
 
-TASKS = {t.name: t for module in (vqav2, gqa, mmbench, pope, seed, mme, mmmu, scienceqa) for t in module.TASKS}
+MODULES = (vqav2, gqa, mmbench, pope, seed, mme, mmmu, scienceqa, textvqa, okvqa, vizwiz)
+TASKS = {t.name: t for module in MODULES for t in module.TASKS}
 # (task, field) pairs whose missing or empty value must refuse the document.
 REQUIRED = [
     ("vqav2_val", "question"),
@@ -35,6 +36,10 @@ REQUIRED = [
     ("mmmu_val", "question_type"),
     ("mmmu_val", "answer"),
     ("scienceqa_img", "question"),
+    ("textvqa_val", "question"),
+    ("ok_vqa_val2014", "question"),
+    ("vizwiz_vqa_val", "question"),
+    ("vizwiz_vqa_test", "question"),
 ]
 IDS = [f"{task}-{field}" for task, field in REQUIRED]
 
@@ -107,3 +112,46 @@ def test_mmbench_keeps_questions_with_missing_c_d_and_hint(first_docs):
 def test_mmbench_test_needs_no_answer(first_docs):
     doc = dict(first_docs["mmbench_en_test"], answer=None)
     assert TASKS["mmbench_en_test"].build_request(doc, seed=0).target is None
+
+
+# -- TextVQA, OK-VQA, VizWiz: a list of answer strings -----------------------------------------------------------
+ANSWER_LIST_TASKS = ["textvqa_val", "ok_vqa_val2014", "vizwiz_vqa_val"]
+
+
+@pytest.mark.parametrize("name", ANSWER_LIST_TASKS)
+@pytest.mark.parametrize("value", [None, "absent"], ids=["null", "absent"])
+def test_answer_list_tasks_refuse_missing_gold_answers(name, value, first_docs):
+    doc = dict(first_docs[name], answers=value)
+    if value == "absent":
+        del doc["answers"]
+    with pytest.raises(MissingField, match=rf"^document {TASKS[name].doc_id(doc)}: required field 'answers'"):
+        TASKS[name].build_request(doc, seed=0)
+
+
+@pytest.mark.parametrize("name", ANSWER_LIST_TASKS)
+def test_answer_list_tasks_refuse_empty_or_non_text_answers(name, first_docs):
+    # lmms-eval's TextVQA raises on no answers (statistics.mean of nothing); its OK-VQA and VizWiz score 0,
+    # which an error record also counts. A non-string answer would crash its answer processor.
+    with pytest.raises(DocumentFieldError, match="field 'answers' is an empty list"):
+        TASKS[name].build_request(dict(first_docs[name], answers=[]), seed=0)
+    with pytest.raises(DocumentFieldError, match="item 2 of field 'answers' holds int 3"):
+        TASKS[name].build_request(dict(first_docs[name], answers=["a", "b", 3]), seed=0)
+
+
+def test_vizwiz_test_needs_no_answers(first_docs):
+    doc = dict(first_docs["vizwiz_vqa_test"], answers=None, category=None)
+    request = TASKS["vizwiz_vqa_test"].build_request(doc, seed=0)
+    assert request.target is None and request.text.startswith(doc["question"].capitalize())
+
+
+def test_textvqa_needs_ocr_tokens_only_when_they_are_asked_for(first_docs):
+    doc = dict(first_docs["textvqa_val"], ocr_tokens=None)
+    assert "Reference OCR token" not in TASKS["textvqa_val"].build_request(doc, seed=0).text
+    with pytest.raises(MissingField, match="'ocr_tokens'"):
+        TASKS["textvqa_val"].with_options({"ocr": "true"}).build_request(doc, seed=0)
+
+
+def test_a_missing_image_cell_fails_when_the_image_is_loaded(first_docs):
+    request = TASKS["ok_vqa_val2014"].build_request(dict(first_docs["ok_vqa_val2014"], image=None), seed=0)
+    with pytest.raises(ValueError, match="has no image"):
+        request.load_images()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks import gqa, mmbench, mme, mmmu, pope, scienceqa, seed, vqav2
+from tasks import gqa, mmbench, mme, mmmu, okvqa, pope, scienceqa, seed, textvqa, vizwiz, vqav2
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 
@@ -58,13 +58,27 @@ DOCS = {
         {"row": 1, "hint": "", "question": "Which animal's mouth is adapted to tear through meat?",
          "choices": ["lynx", "goat"], "answer": 0},
     ],
+    # issue 15b: capitalize() lower-cases the rest of TextVQA's and VizWiz's questions; OK-VQA keeps its text.
+    "textvqa_val": [{"question_id": 34602, "question": "what is the brand of this CAMERA?",
+                     "ocr_tokens": ["dakota", "digital", "SINGLE-USE"], "answers": ["dakota"] * 10}],
+    "ok_vqa_val2014": [{"question_id": "2971475", "question": "What sport can you use this for?",
+                        "answers": ["racing"] * 10, "question_type": "four", "answer_type": "other"}],
+    "vizwiz_vqa_val": [{"question_id": "VizWiz_val_00000000",
+                        "question": "can you tell me what this MEDICINE is please?",
+                        "answers": ["unanswerable"] * 10, "category": "unanswerable"}],
+    "vizwiz_vqa_test": [{"question_id": "VizWiz_test_00000000", "question": "What is this?", "answers": None,
+                         "category": None}],
 }
+DOCS["textvqa_val_ocr"] = DOCS["textvqa_val"]  # the same document with the option ocr=true
 OURS = {
     "vqav2_val": vqav2.build_prompt, "vqav2_testdev": vqav2.build_prompt, "gqa": gqa.build_prompt,
     "mmbench_en_dev": mmbench.build_prompt, "mmbench_en_test": mmbench.build_prompt,
     "pope_random": pope.build_prompt, "pope_popular": pope.build_prompt, "pope_adversarial": pope.build_prompt,
     "seed_image": seed.build_prompt,
     "mme": mme.build_prompt, "mmmu_val": mmmu.build_prompt, "scienceqa_img": scienceqa.build_prompt,
+    "textvqa_val": textvqa.build_prompt, "ok_vqa_val2014": okvqa.build_prompt,
+    "vizwiz_vqa_val": vizwiz.build_prompt, "vizwiz_vqa_test": vizwiz.build_prompt,
+    "textvqa_val_ocr": lambda doc: textvqa.build_prompt(doc, ocr=True),
 }
 # (YAML under lmms_eval/tasks, module with doc_to_text, function name) of the lmms-eval counterpart.
 LMMS = {
@@ -80,7 +94,14 @@ LMMS = {
     "mme": ("mme/mme.yaml", "mme.utils", "mme_doc_to_text"),
     "mmmu_val": ("mmmu/mmmu_val.yaml", "mmmu.utils", "mmmu_doc_to_text"),
     "scienceqa_img": ("scienceqa/scienceqa_img.yaml", "scienceqa.utils", "sqa_doc_to_text"),
+    "textvqa_val": ("textvqa/textvqa_val.yaml", "textvqa.utils", "textvqa_doc_to_text"),
+    "ok_vqa_val2014": ("ok_vqa/ok_vqa_val2014.yaml", "ok_vqa.utils", "ok_vqa_doc_to_text"),
+    "vizwiz_vqa_val": ("vizwiz_vqa/vizwiz_vqa_val.yaml", "vizwiz_vqa.utils", "vizwiz_vqa_doc_to_text"),
+    "vizwiz_vqa_test": ("vizwiz_vqa/vizwiz_vqa_test.yaml", "vizwiz_vqa.utils", "vizwiz_vqa_doc_to_text"),
+    "textvqa_val_ocr": ("textvqa/textvqa_val.yaml", "textvqa.utils", "textvqa_doc_to_text"),
 }
+# lmms-eval kwargs that differ from the YAML's default block (TextVQA's `ocr`, which lmms-eval sets in a task YAML).
+LMMS_KWARG_OVERRIDES = {"textvqa_val_ocr": {"ocr": True}}
 
 
 def snapshot_path(task: str) -> Path:
@@ -127,6 +148,8 @@ def test_snapshot_equals_installed_lmms_eval(task, lmms_eval_tasks):
     config = load_yaml_config(str(Path(lmms_eval_tasks.__file__).parent / yaml_path))
     doc_to_text = getattr(importlib.import_module(f"lmms_eval.tasks.{module_name}"), function_name)
     kwargs = config.get("lmms_eval_specific_kwargs", {}).get("default")
+    if task in LMMS_KWARG_OVERRIDES:
+        kwargs = {**kwargs, **LMMS_KWARG_OVERRIDES[task]}
     for case in load_snapshot(task)["cases"]:
         doc = dict(case["doc"])
         expected = doc_to_text(doc, kwargs) if kwargs is not None else doc_to_text(doc)

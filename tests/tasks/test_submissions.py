@@ -1,4 +1,4 @@
-"""Submission files: VQAv2 test-dev for EvalAI, MMBench test for the official server."""
+"""Submission files: VQAv2 test-dev and VizWiz test for EvalAI, MMBench test for the official server."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pandas as pd
 
 from evals.run.records import Record
 from evals.task_api import DataSource
-from tasks import mmbench, vqav2
+from tasks import mmbench, vizwiz, vqav2
 
 TESTDEV = next(t for t in vqav2.TASKS if t.name == "vqav2_testdev")
 VAL = next(t for t in vqav2.TASKS if t.name == "vqav2_val")
@@ -91,3 +91,28 @@ def test_mmbench_sheet_holds_answers_with_control_characters_and_overlong_text(t
     assert by_index[int(docs[0]["index"])] == "B[0mx\ty\nz"
     assert by_index[int(docs[1]["index"])] == "A" * 32_767
     assert mmbench.sheet_cell(3.5) == 3.5  # numbers pass unchanged
+
+
+VIZWIZ_TEST = next(t for t in vizwiz.TASKS if t.name == "vizwiz_vqa_test")
+VIZWIZ_VAL = next(t for t in vizwiz.TASKS if t.name == "vizwiz_vqa_val")
+
+
+def test_vizwiz_test_evalai_json(tmp_path):
+    docs, records = run_records(VIZWIZ_TEST, ["Unanswerable.", "x"] + ["The Red"] * 18)
+    shuffled = records[::-1]
+    [path] = VIZWIZ_TEST.write_artifacts(shuffled, tmp_path / "run")
+    assert path == tmp_path / "run" / "submissions" / "vizwiz_vqa_test_submission.json"
+    entries = json.loads(path.read_text())
+    # lmms-eval's vizwiz_vqa_test entries: {"image": question_id + ".jpg", "answer": the processed prediction}.
+    assert [e["image"] for e in entries] == sorted(f"{d['question_id']}.jpg" for d in docs)
+    assert all(list(e) == ["image", "answer"] for e in entries)
+    by_image = {e["image"]: e["answer"] for e in entries}
+    assert by_image[f"{docs[0]['question_id']}.jpg"] == "unanswerable"
+    assert by_image[f"{docs[1]['question_id']}.jpg"] == ""  # the failed document keeps its entry
+    assert by_image[f"{docs[2]['question_id']}.jpg"] == "red"  # article dropped, lower-cased
+    assert VIZWIZ_TEST.aggregate(records) == {"num_answered": 19, "num_errors": 1}
+
+
+def test_vizwiz_val_writes_no_submission(tmp_path):
+    _, records = run_records(VIZWIZ_VAL, ["yes"] * 30)
+    assert VIZWIZ_VAL.write_artifacts(records, tmp_path) == []

@@ -11,13 +11,15 @@ from PIL import Image
 from evals.run.records import Record
 from evals.requests import ChoiceRequest, TextRequest
 from evals.task_api import DataSource, TaskOptionError
-from tasks import gqa, mmbench, mme, mmmu, pope, scienceqa, seed, vqav2
+from tasks import gqa, mmbench, mme, mmmu, okvqa, pope, scienceqa, seed, textvqa, vizwiz, vqav2
 
-UNDERSTANDING_TASKS = [t for module in (vqav2, gqa, mmbench, pope, seed, mme, mmmu, scienceqa) for t in module.TASKS]
+MODULES = (vqav2, gqa, mmbench, pope, seed, mme, mmmu, scienceqa, textvqa, okvqa, vizwiz)
+UNDERSTANDING_TASKS = [t for module in MODULES for t in module.TASKS]
 EXPECTED_NAMES = {
     "vqav2_val", "vqav2_testdev", "gqa", "mmbench_en_dev", "mmbench_en_test",
     "pope_random", "pope_popular", "pope_adversarial", "seed_image",
     "mme", "mmmu_val", "scienceqa_img",
+    "textvqa_val", "ok_vqa_val2014", "vizwiz_vqa_val", "vizwiz_vqa_test",
 }
 # The primary metric of a perfect answer sheet on the demo slice: 100 (percent) for every task but MME, whose
 # perception score sums acc + acc+ (100 + 100) over the slice's 5 perception subtasks: 5 x 200 = 1000.
@@ -55,7 +57,8 @@ def oracle_records(task, docs):
 def test_entry_points_register_exactly_these_tasks():
     found = {}
     for point in entry_points(group="vargpt_evals.tasks"):
-        if point.name in ("vqav2", "gqa", "mmbench", "pope", "seed", "mme", "mmmu", "scienceqa"):
+        if point.name in ("vqav2", "gqa", "mmbench", "pope", "seed", "mme", "mmmu", "scienceqa", "textvqa", "okvqa",
+                          "vizwiz"):
             for task in point.load():
                 found[task.name] = task
     assert set(found) == EXPECTED_NAMES
@@ -64,6 +67,10 @@ def test_entry_points_register_exactly_these_tasks():
     assert found["seed_image"].aliases == ("seed",)
     assert found["mmmu_val"].aliases == ("mmmu",)
     assert found["scienceqa_img"].aliases == ("sqa",)
+    assert [found[n].aliases for n in ("textvqa_val", "ok_vqa_val2014", "vizwiz_vqa_val")] == [
+        ("textvqa",), ("okvqa",), ("vizwiz",)]
+    assert all("paper" in found[n].tags for n in ("textvqa_val", "ok_vqa_val2014", "vizwiz_vqa_val"))
+    assert "paper" not in found["vizwiz_vqa_test"].tags  # submission only: no number for the paper table
     assert {found[n].group for n in ("pope_random", "pope_popular", "pope_adversarial")} == {"pope"}
 
 
@@ -145,6 +152,10 @@ def test_generation_settings_follow_lmms_eval():
     assert settings["mme"] == (16, "\n\n")
     assert settings["mmmu_val"] == (128, "\n\n")  # _default_template_yaml; until is lmms-eval's default
     assert settings["scienceqa_img"] == (16, "\n\n")
+    # TextVQA, OK-VQA, VizWiz: the YAMLs set only until; LLaVA's wrapper defaults to 1024 tokens, greedy.
+    for name in ("textvqa_val", "ok_vqa_val2014", "vizwiz_vqa_val", "vizwiz_vqa_test"):
+        assert settings[name] == (1024, "ASSISTANT:")
+    assert textvqa.TASKS[0].option("ocr") is False  # lmms-eval's default kwargs
     assert all(t.option("temperature") == 0.0 for t in UNDERSTANDING_TASKS)
 
 

@@ -9,6 +9,7 @@ from tasks.data.doc_fields import (
     EmptyField,
     MissingField,
     required_items,
+    required_strings,
     required_text,
 )
 
@@ -48,3 +49,21 @@ def test_answers_must_be_a_non_empty_list():
         required_items({"answers": "yes"}, "answers", "q1")
     with pytest.raises(MissingField):
         required_items({"answers": None}, "answers", "q1")
+
+
+def test_answer_strings_must_be_a_list_of_text():
+    answers = ["yes", "", "Yes!"]  # an empty answer is data, not a broken row
+    assert required_strings({"answers": answers}, "answers", "q1") is answers
+    with pytest.raises(DocumentFieldError, match=r"^document q1: item 1 of field 'answers' holds NoneType None"):
+        required_strings({"answers": ["yes", None]}, "answers", "q1")
+    with pytest.raises(EmptyField, match="'answers' is an empty list"):
+        required_strings({"answers": []}, "answers", "q1")
+    with pytest.raises(DocumentFieldError, match="expected a list"):
+        required_strings({"answers": "yes"}, "answers", "q1")
+
+
+def test_an_empty_list_of_strings_passes_when_allowed():
+    # TextVQA's OCR tokens: an image without text has none, and lmms-eval's prompt then ends in ": ".
+    assert required_strings({"ocr_tokens": []}, "ocr_tokens", "q1", allow_empty=True) == []
+    with pytest.raises(MissingField):
+        required_strings({}, "ocr_tokens", "q1", allow_empty=True)

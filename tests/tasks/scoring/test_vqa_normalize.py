@@ -5,11 +5,14 @@ from __future__ import annotations
 import pytest
 
 from tasks.scoring.vqa_normalize import (
+    consensus_answer,
+    leave_one_out_accuracy,
     normalize_digits_articles,
     normalize_evalai_answer,
     normalize_punctuation,
     normalize_vqa_answer,
     ten_choose_nine_accuracy,
+    vqa_accuracy_evalai,
     vqa_accuracy_lmms,
     vqa_accuracy_official,
 )
@@ -130,3 +133,48 @@ def test_prediction_digit_comma_and_article():
     # "The 3,000" -> punctuation "The 3000" -> "3000"; four annotators said "3000"
     answers = annotators("3000", "3000", "3000", "3000", "3", "3", "3", "3", "3", "3")
     assert vqa_accuracy_lmms("The 3,000", answers) == 1.0
+
+
+# -- lmms-eval's TextVQA / OK-VQA / VizWiz variant: answer strings, the full EvalAI processor -------------------
+@pytest.mark.parametrize("matching, expected", [(0, 0.0), (1, 0.3), (2, 0.6), (3, 0.9), (4, 1.0), (10, 1.0)])
+def test_leave_one_out_over_ten_answer_strings(matching, expected):
+    # The same acc(k) as the 10-choose-9 table above, here on plain strings.
+    answers = ["yes"] * matching + ["no"] * (10 - matching)
+    assert leave_one_out_accuracy("yes", answers) == pytest.approx(expected, abs=1e-12)
+
+
+def test_leave_one_out_leaves_out_positions_not_values():
+    # Ten identical strings: each position sees nine equal others -> min(1, 9/3) = 1. Ten identical answer
+    # *dicts* (no answer_id to tell them apart) leave every one out at once in the VQAv2 loop -> 0.
+    assert leave_one_out_accuracy("yes", ["yes"] * 10) == 1.0
+    assert ten_choose_nine_accuracy("yes", [{"answer": "yes"}] * 10) == 0.0
+
+
+def test_leave_one_out_with_fewer_or_no_answers():
+    # ["a", "a", "b"], prediction "a": positions 0 and 1 see one other "a" (1/3), position 2 sees two (2/3);
+    # mean = (1/3 + 1/3 + 2/3) / 3 = 4/9. No answers: 0 (lmms-eval's OK-VQA and VizWiz).
+    assert leave_one_out_accuracy("a", ["a", "a", "b"]) == pytest.approx(4 / 9, abs=1e-15)
+    assert leave_one_out_accuracy("a", []) == 0.0
+
+
+def test_evalai_variant_deletes_commas_and_question_marks_first():
+    # word_tokenize deletes "," so "black,white" -> "blackwhite", which four gold "blackwhite" match -> 1.0.
+    # The VQAv2 variant turns the lone "," into a space ("black white"), which matches none -> 0.
+    answers = ["blackwhite"] * 4 + ["grey"] * 6
+    assert vqa_accuracy_evalai("black,white", answers) == 1.0
+    assert vqa_accuracy_lmms("black,white", annotators(*answers)) == 0.0
+
+
+def test_evalai_variant_normalises_gold_strings_and_splits_possessives():
+    # Gold "Man's Hat." -> lower, "'s" -> " 's", period dropped -> "man 's hat"; the prediction "man's hat" too.
+    # Three of ten gold answers match: acc(3) = 0.9.
+    answers = ["Man's Hat."] * 3 + ["cap"] * 7
+    assert vqa_accuracy_evalai("man's hat", answers) == pytest.approx(0.9)
+    assert normalize_evalai_answer("Man's Hat.") == "man 's hat"
+
+
+def test_consensus_answer_counts_normalised_spellings_and_keeps_the_first_written():
+    # "Yes", "yes!" and "yes" are one answer (3 votes) against "no" (2): the first spelling is returned.
+    assert consensus_answer(["no", "Yes", "yes!", "no", "yes"]) == "Yes"
+    assert consensus_answer(["b", "a", "a", "b"]) == "b"  # a tie goes to the answer written first
+    assert consensus_answer([]) is None
