@@ -307,10 +307,11 @@ def image_to_hwc_uint8(image: Any) -> np.ndarray:
 
 
 @contextlib.contextmanager
-def _fixed_cpu_threads(device: torch.device) -> Iterator[None]:
+def fixed_cpu_threads(device: torch.device) -> Iterator[None]:
     """One intra-op thread for the duration of the call, on CPU only."""
-    # CPU convolutions split their sums by thread count: without this, features would change in the
-    # last bits with how many threads a worker has (the harness gives one each to parallel workers).
+    # CPU convolutions and matmuls split their sums by thread count: without this, features (and CLIP
+    # scores) would change in the last bits with how many threads a worker has (the harness gives one
+    # each to parallel workers).
     if device.type != "cpu":
         yield
         return
@@ -345,7 +346,7 @@ def images_to_features(
     exact = torch.backends.cudnn.flags(
         enabled=True, benchmark=False, deterministic=True, allow_tf32=False, fp32_precision="ieee"
     )
-    with torch.no_grad(), exact, _fixed_cpu_threads(device):
+    with torch.no_grad(), exact, fixed_cpu_threads(device):
         for start in range(0, len(images), forward_batch):
             chunk_BCHW = pixels_BCHW[start : start + forward_batch]
             count = chunk_BCHW.shape[0]
