@@ -33,7 +33,6 @@ weights are not at hand the random Inception and the tiny random CLIP stand in (
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -61,8 +60,6 @@ from tasks.image_metrics.fid_reference import FidReference, check_reference, loa
 from tasks.image_metrics.inception import metric_suffix, resolve_inception_weights
 from tasks.image_metrics.samples import captioned_grid, write_samples
 
-logger = logging.getLogger(__name__)
-
 HUB_ID = "lmms-lab/COCO-Caption2017"
 MIRRORS = ("lmms-lab-encoder/COCO-Caption2017",)  # what lmms-eval's coco2017_cap tasks read
 REVISION = "3bdd5827e243cc3084ac69a1111e69c3ab9193ff"  # main of lmms-lab/COCO-Caption2017
@@ -77,6 +74,10 @@ GRID_IMAGES, GRID_COLUMNS, GRID_CELL = 16, 4, 128  # the sample grid: first imag
 ROW = "row"  # position in the split
 CAPTION = "caption"
 HEIGHT, WIDTH = "height", "width"
+
+
+class GeneratedSizesDiffer(HarnessError):
+    """The generated images of one run differ in size, so no single reference size fits them."""
 
 
 def caption_of(doc: Mapping[str, Any], doc_id: str) -> str:
@@ -270,10 +271,6 @@ class CocoTextToImageTask(Task):
         if self.option("save_samples") and kept:
             written += write_samples(kept, out_dir / "samples", out_dir / "samples.npz")
         return written
-
-
-class GeneratedSizesDiffer(HarnessError):
-    """The generated images of one run differ in size, so no single reference size fits them."""
 
 
 def _dataset_order(record: Record) -> tuple[float, str]:

@@ -39,7 +39,7 @@ import numpy as np
 
 from evals.errors import HarnessError
 from tasks.image_metrics import tiny_clip
-from tasks.image_metrics.inception import fixed_cpu_threads, image_to_hwc_uint8
+from tasks.image_metrics.inception import exact_float32, image_to_hwc_uint8
 
 if TYPE_CHECKING:
     import torch
@@ -196,7 +196,7 @@ def image_text_scores(model: Any, processor: Any, images: Sequence[Any], texts: 
     forward_batch = CLIP_BATCH if device.type == "cuda" else 1
     pixels = [torch.tensor(image_to_hwc_uint8(image)).permute(2, 0, 1) for image in images]  # a copy: may be read-only
     scores = []
-    with torch.no_grad(), fixed_cpu_threads(device):
+    with torch.no_grad(), exact_float32(device):
         for start in range(0, len(pixels), forward_batch):
             chunk, words = pixels[start : start + forward_batch], list(texts[start : start + forward_batch])
             count = len(chunk)

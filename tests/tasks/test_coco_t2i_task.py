@@ -18,6 +18,7 @@ from tasks import coco_t2i
 from tasks.coco_t2i import COCO_T2I_TASK, build_prompt, caption_of, caption_phrase
 from tasks.data.doc_fields import DocumentFieldError
 from tasks.image_metrics import image_scores as scores_
+from tasks.image_metrics import inception
 from tasks.image_metrics.clip_score import PINNED_REVISIONS
 from tasks.image_metrics.dataset_reference import centre_crop_resize, dataset_reference
 from tasks.image_metrics.fid import logits_to_inception_score
@@ -222,3 +223,18 @@ def test_error_records_are_counted_and_clip_scores_of_two_models_are_refused(sma
     records[0].scores[scores_.CLIP_MODEL_SCORE] = "openai/clip-vit-large-patch14@32bd64288804"
     with pytest.raises(scores_.ClipScoresMismatch, match="rerun with --overwrite"):
         COCO_T2I_TASK.aggregate(records)
+
+
+def test_prefetch_fetches_the_inception_weights_and_the_clip_model(tmp_path, monkeypatch, prefetched_clip):
+    # Both already in their caches (as a first prefetch leaves them): prefetch names them; the captions and COCO
+    # images come with the dataset, which `evals prefetch` reads through the hub path (reads_hub_dataset).
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    weights = tmp_path / "torch_home" / "hub" / "checkpoints" / inception.WEIGHTS_FILENAME
+    weights.parent.mkdir(parents=True)
+    weights.write_bytes(b"cached")
+    assert COCO_T2I_TASK.reads_hub_dataset
+    model = "openai/clip-vit-large-patch14"
+    assert COCO_T2I_TASK.prefetch_extras() == [
+        f"Inception weights {weights}",
+        f"CLIP model {model}@{PINNED_REVISIONS[model]} in {prefetched_clip}",
+    ]
