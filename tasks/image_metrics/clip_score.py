@@ -7,7 +7,8 @@ Definition (torchmetrics 1.9, `functional/multimodal/clip_score.py`): each (imag
 text tower's positions (77) as torchmetrics cuts them, so a longer caption loses its end token there too.
 Every image's score goes into its record; aggregation takes the clamped mean and the standard deviation
 (population, ddof 0) of the stored scores, so `evals score --run` recomputes the metric without any model.
-tests/unit/test_clip_score.py holds our scores to torchmetrics' own `CLIPScore` on the same images and texts.
+tests/tasks/image_metrics/test_clip_score.py holds our scores to torchmetrics' own `CLIPScore` on the same images
+and texts.
 
 Batching: every forward pass has one shape (text padded to the 77 positions; on CPU one pair at a time with one
 thread, on CUDA a fixed padded batch of CLIP_BATCH), so a score does not depend on the batch it came in, on the
