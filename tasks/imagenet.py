@@ -1,4 +1,4 @@
-"""ImageNet 256x256 class-conditional generation scored with FID, IS, precision and recall (VAR's protocol).
+"""ImageNet 256x256 class-conditional generation: FID, IS, precision and recall (VAR's protocol), and CLIP score.
 
 VARGPT's generator was trained on ImageNet only, and VAR, whose decoder it reuses, is judged by
 ImageNet-256 FID (VAR-d30: FID 1.92, IS 323.1). The VARGPT papers give no FID; this task produces it.
@@ -166,7 +166,7 @@ def in_grid(class_index: int, sample_index: int) -> bool:
 
 @dataclass(frozen=True)
 class ImageNetFidTask(Task):
-    """Class-conditional ImageNet generation scored with FID, IS, precision and recall."""
+    """Class-conditional ImageNet generation scored with FID, IS, precision, recall and CLIP score."""
 
     reads_hub_dataset: ClassVar[bool] = False  # documents are the bundled class names
 
