@@ -136,7 +136,7 @@ def _snapshot(model: str, revision: str | None, local_only: bool) -> Path:
         patterns = list(SNAPSHOT_PATTERNS)
         folder = Path(snapshot_download(model, revision=revision, allow_patterns=patterns, local_files_only=local_only))
     except Exception as error:  # noqa: BLE001 - the hub client raises many types; all mean "not available"
-        reason = " ".join(str(error).split())[:160] or type(error).__name__
+        reason = " ".join(str(error).split()).split(". ")[0][:200] or type(error).__name__  # its first sentence
         state = "not in the local Hugging Face cache" if local_only else f"not downloadable ({reason})"
         raise ClipModelUnavailable(
             f"CLIP model {where} is {state}; run `python -m evals prefetch --tasks t2i` online, or pass "
