@@ -174,6 +174,11 @@ class CocoTextToImageTask(Task):
             reference = resolve_reference_path(self.option("fid_ref"), demo)
             check_reference(reference, weights.label, official_weights=not metric_suffix(weights.label))
 
+    def check_inputs(self, source: DataSource) -> dict[str, str]:
+        """The Inception weights (read through, hashed) and the CLIP this process scores with, found without
+        downloading (every rank of a torchrun job, before any model work)."""
+        return scores_.check_scorers(self, source.kind == "demo")
+
     # -- documents -----------------------------------------------------------------------------
     def load_docs(self, source: DataSource) -> Sequence[dict]:
         """The val split in dataset order, images undecoded (they serve as FID reference only)."""

@@ -19,7 +19,7 @@ from tasks.coco_t2i import COCO_T2I_TASK, build_prompt, caption_of, caption_phra
 from tasks.data.doc_fields import DocumentFieldError
 from tasks.image_metrics import image_scores as scores_
 from tasks.image_metrics import inception
-from tasks.image_metrics.clip_score import PINNED_REVISIONS
+from tasks.image_metrics.clip_score import PINNED_REVISIONS, ClipModelUnavailable
 from tasks.image_metrics.dataset_reference import centre_crop_resize, dataset_reference
 from tasks.image_metrics.fid import logits_to_inception_score
 from tasks.image_metrics.fid_reference import FidReference
@@ -238,3 +238,18 @@ def test_prefetch_fetches_the_inception_weights_and_the_clip_model(tmp_path, mon
         f"Inception weights {weights}",
         f"CLIP model {model}@{PINNED_REVISIONS[model]} in {prefetched_clip}",
     ]
+
+
+def test_every_rank_checks_its_inception_weights_and_clip_without_downloading(tmp_path, monkeypatch):
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "empty_hub"))
+    # Demo data: both stand-ins, named by what they are (every rank must report the same).
+    assert COCO_T2I_TASK.check_inputs(DEMO) == {
+        "Inception weights": "random-inception-seed0",
+        "CLIP model": "random-clip-seed0",
+    }
+    # Hub data on a node without the CLIP: one line, and no download tried (download=False reaches the hub client
+    # as local_files_only, so this would raise the same with a network).
+    weights = inception.save_random_inception_weights(tmp_path / "inception.pth")
+    task = COCO_T2I_TASK.with_options({"inception_weights": str(weights)})
+    with pytest.raises(ClipModelUnavailable, match="not in the local Hugging Face cache"):
+        task.check_inputs(DataSource(kind="hub"))
