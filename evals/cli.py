@@ -199,19 +199,30 @@ def add_score_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `score`."""
     parser.add_argument("--task", required=True, help="one task name or alias")
     parser.add_argument("--data", default="hub", help="hub (default), demo, or the task's local dataset copy")
-    parser.add_argument("--predictions", type=Path, required=True, help='JSONL rows {"doc_id": ..., "prediction": ...}')
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--predictions", type=Path, help='JSONL rows {"doc_id": ..., "prediction": ...}')
+    source.add_argument(
+        "--run", type=Path, metavar="RUN_DIR", help="recompute the metrics from a run folder's records (no model)"
+    )
     parser.add_argument("--gen-kwargs", default="", help="task options, k=v,k2=v2, as given to the run")
 
 
 def score_command(args: argparse.Namespace) -> int:
-    """`score`: the task's metrics on a predictions file, printed as JSON."""
-    from evals.run.launch import data_source
-    from evals.run.predictions import read_predictions, score_predictions
+    """`score`: the task's metrics on a predictions file, or from a run's records, printed as JSON."""
     from evals.registry import discover
 
-    task = discover().get(args.task).with_options(dict(parse_gen_kwargs(args.gen_kwargs)))
-    predictions = read_predictions(args.predictions)
-    metrics = score_predictions(task, data_source(args.data), predictions)
+    task = discover().get(args.task)
+    overrides = dict(parse_gen_kwargs(args.gen_kwargs))
+    if args.run is not None:
+        from evals.run.rescore import rescore_run
+
+        metrics = rescore_run(task, args.run, overrides)
+    else:
+        from evals.run.launch import data_source
+        from evals.run.predictions import read_predictions, score_predictions
+
+        task = task.with_options(overrides)
+        metrics = score_predictions(task, data_source(args.data), read_predictions(args.predictions))
     sys.stdout.write(json.dumps({"task": task.name, "metrics": metrics}, indent=2, default=str) + "\n")
     return 0
 
@@ -313,7 +324,7 @@ COMMANDS: tuple[tuple[str, str, Callable[[argparse.ArgumentParser], None], Handl
         prefetch_command,
     ),
     ("list", "list the registered tasks", add_list_arguments, list_command),
-    ("score", "score a predictions file without a model", add_score_arguments, score_command),
+    ("score", "score a predictions file, or a run's records, without a model", add_score_arguments, score_command),
     ("table", "leaderboard of run folders", add_table_arguments, table_command),
     ("baseline", "freeze a run's metrics as a regression baseline", add_baseline_arguments, baseline_command),
     (

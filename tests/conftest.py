@@ -46,6 +46,25 @@ def evals_cli(cli_env) -> Callable[..., subprocess.CompletedProcess]:
     return run
 
 
+@pytest.fixture
+def prefetched_clip(tmp_path, monkeypatch) -> Path:
+    """An HF hub cache holding the default CLIP at its pinned revision, as `prefetch` leaves it (in huggingface_hub's
+    layout, models--owner--name/snapshots/<commit>/), filled with the tiny CLIP's files; returns the snapshot."""
+    import shutil
+
+    from tasks.image_metrics import tiny_clip
+    from tasks.image_metrics.clip_score import DEFAULT_CLIP_MODEL, PINNED_REVISIONS
+
+    cache = tmp_path / "hf_hub"
+    owner, name = DEFAULT_CLIP_MODEL.split("/")
+    snapshot = cache / f"models--{owner}--{name}" / "snapshots" / PINNED_REVISIONS[DEFAULT_CLIP_MODEL]
+    shutil.copytree(tiny_clip.cached_folder(), snapshot)
+    (snapshot / tiny_clip.BUILD_INFO).unlink()  # as a hub snapshot: nothing marks it random
+    # huggingface_hub reads HF_HUB_CACHE once, at import: its module constant is what snapshot_download uses.
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(cache))
+    return snapshot
+
+
 _RELIABILITY: list[str] = []
 
 

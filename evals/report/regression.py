@@ -17,8 +17,9 @@ Tolerance rules (per metric, first that applies):
   2. FID and Inception-score metrics (RELATIVE_TOLERANCES): relative, 5% of the baseline value;
      the IS spread over splits may move by 5% of the baseline IS (COMPANION_TOLERANCES). Between two 50,000-sample runs with different seeds these
      move by about 1-2% (VAR's d24 -> d30 step in results/paper/imagenet256.json is about 9%), so 5% flags real
-     changes without flapping; the FID task's precision and recall (fractions) follow rule 5 on a
-     0-1 scale;
+     changes without flapping; the image tasks' precision and recall (fractions) follow rule 5 on a
+     0-1 scale. The CLIP score is a mean of per-image scores (MEAN_METRICS): ``k`` standard errors of that
+     mean, ``k * std / sqrt(n)`` with the std over images the run reports beside it; that std itself: 5%;
   3. counts (ints, e.g. ``num_errors``): a count out of ``num_docs``, tolerance
      ``k * sqrt(n * p * (1 - p))`` documents with ``p`` estimated as below;
   4. a float outside [0, 100] is not a percentage: relative, 5% of the baseline value;
@@ -62,15 +63,19 @@ from evals.run.records import Record, dedup_records, read_records, records_dir
 
 BASELINE_SCHEMA = "vargpt-evals/baseline/1"
 DEFAULT_SIGMAS = 3.0
-# Metric names of tasks/imagenet.py (FID, INCEPTION_SCORE, ...), each also with the suffixes it
-# carries for non-official Inception weights (tasks/image_metrics/inception.py metric_suffix); a unit test holds
-# these names to the task's constants.
+# Metric names of the image tasks (tasks/image_metrics/image_scores.py: FID, INCEPTION_SCORE, CLIP_SCORE, ...),
+# each also with the suffixes it carries for non-official weights (INCEPTION_SUFFIXES, CLIP_SUFFIXES there); a
+# unit test holds these names to those constants.
 _INCEPTION_SUFFIXES = ("", "_random_inception", "_unverified_inception")
+_CLIP_SUFFIXES = ("", "_random_clip")
 # Not proportions: relative tolerance.
 RELATIVE_TOLERANCES: dict[str, float] = {
     **{f"fid{s}": 0.05 for s in _INCEPTION_SUFFIXES},
     **{f"inception_score{s}": 0.05 for s in _INCEPTION_SUFFIXES},
+    **{f"clip_score_std{s}": 0.05 for s in _CLIP_SUFFIXES},
 }
+# Means of per-image scores -> the metric holding their standard deviation over images (n = num_docs).
+MEAN_METRICS: dict[str, str] = {f"clip_score{s}": f"clip_score_std{s}" for s in _CLIP_SUFFIXES}
 # The spread of IS over its splits may move as much as the score itself may (a fraction of the
 # companion metric's baseline): relative to its own value it is meaningless when IS is near 1 (random
 # Inception weights, the demo), where the spread is float rounding.
@@ -79,9 +84,9 @@ COMPANION_TOLERANCES: dict[str, tuple[str, float]] = {
 }
 # (task, metric) proportions reported as fractions in [0, 1], not percent: binomial on that scale,
 # n = images. Keyed by task too: POPE's `precision` and `recall` are percentages.
-FID_TASK = "fid"
+IMAGE_TASKS = ("fid", "coco_t2i")
 FRACTION_METRICS: frozenset[tuple[str, str]] = frozenset(
-    (FID_TASK, f"{m}{s}") for m in ("precision", "recall") for s in _INCEPTION_SUFFIXES
+    (task, f"{m}{s}") for task in IMAGE_TASKS for m in ("precision", "recall") for s in _INCEPTION_SUFFIXES
 )
 # Breakdown metrics are named `<key>:<label>` (tasks/scoring/accuracy.py breakdown): accuracy over the
 # records whose scores[key] == label.
@@ -91,7 +96,7 @@ BREAKDOWN_SEPARATOR = ":"
 FALLBACK_RELATIVE = 0.05
 
 CheckStatus = Literal[0, 1, 2]
-ToleranceRule = Literal["override", "relative", "count", "binomial"]
+ToleranceRule = Literal["override", "relative", "mean", "count", "binomial"]
 
 
 class BaselineError(HarnessError):
@@ -219,6 +224,10 @@ def metric_tolerance(
             "relative",
             f"{rel:.0%} of baseline {companion}",
         )
+    if metric in MEAN_METRICS and (task_metrics or {}).get(MEAN_METRICS[metric]) is not None:
+        std = abs(task_metrics[MEAN_METRICS[metric]])
+        se = std / math.sqrt(max(num_docs, 1))
+        return Tolerance(sigmas * se, "mean", f"{sigmas:g} x SE {se:.3g} of a mean (std {std:.3g}, n={num_docs})")
     if metric in RELATIVE_TOLERANCES:
         rel = RELATIVE_TOLERANCES[metric]
         return Tolerance(rel * abs(baseline), "relative", f"{rel:.0%} of baseline")

@@ -493,6 +493,66 @@ def make_scienceqa(rng: random.Random) -> None:
     write_card(folder, "lmms-lab/ScienceQA", {"ScienceQA-IMG": ["test"]})
 
 
+# -- COCO-Caption2017 ----------------------------------------------------------------------------------
+# The columns of lmms-lab/COCO-Caption2017 (split val: one row per COCO 2017 val image). `question_id` is the
+# image's file name, `answer` its captions (5 to 7 there, 5 here); integer columns are taken to be int64.
+COCO_FEATURES = datasets.Features({
+    "question_id": STR, "image": IMAGE, "question": STR, "answer": datasets.List(STR), "id": INT64,
+    "license": INT64, "file_name": STR, "coco_url": STR, "height": INT64, "width": INT64, "date_captured": STR,
+})
+COCO_QUESTION = "Provide a one-sentence caption for the provided image."  # lmms-eval's coco_doc_to_text
+COCO_SIZES = ((64, 48), (48, 64), (56, 56), (64, 40))  # (width, height): landscape, portrait, square
+NUMBER_WORDS = ("one", "two", "three")
+
+
+def scene_png(rng: random.Random, width: int, height: int) -> tuple[bytes, dict]:
+    """A small PNG of 1-3 shapes of one colour on a plain background, and what it shows."""
+    background = rng.choice(["grey", "white"])
+    image = Image.new("RGB", (width, height), (128, 128, 128) if background == "grey" else (245, 245, 245))
+    draw = ImageDraw.Draw(image)
+    count, color, shape = rng.randint(1, 3), rng.choice(["red", "green", "blue", "yellow"]), rng.choice(SHAPES)
+    side = min(width, height) // 4
+    for k in range(count):
+        x0, y0 = 4 + k * (side + 3), (height - side) // 2
+        (draw.rectangle if shape == "square" else draw.ellipse)((x0, y0, x0 + side, y0 + side), fill=COLORS[color])
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=False)
+    return buffer.getvalue(), {"count": count, "color": color, "shape": shape, "background": background}
+
+
+def scene_captions(facts: dict) -> list[str]:
+    """Five captions of a scene, worded differently, as COCO's annotators would."""
+    n, color, shape, background = facts["count"], facts["color"], facts["shape"], facts["background"]
+    things = f"{NUMBER_WORDS[n - 1]} {color} {shape}{'s' if n > 1 else ''}"
+    article = "A" if n == 1 else NUMBER_WORDS[n - 1].capitalize()
+    noun = f"{shape}{'s' if n > 1 else ''}"
+    return [
+        f"{article} {color} {noun} on a {background} background.",
+        f"A picture of {things} in a row.",
+        f"There {'is' if n == 1 else 'are'} {things} on a plain {background} surface",
+        f"{color.capitalize()} {noun} drawn on {background}.",
+        f"A simple drawing with {things}.",
+    ]
+
+
+def make_coco_caption(rng: random.Random) -> None:
+    """24 images with 5 captions each in the schema of lmms-lab/COCO-Caption2017 val."""
+    folder = DEMO_DIR / "lmms-lab" / "COCO-Caption2017"
+    rows = []
+    for k in range(24):
+        width, height = COCO_SIZES[k % len(COCO_SIZES)]
+        png, facts = scene_png(rng, width, height)
+        file_name = f"{900000000001 + k:012d}.jpg"  # synthetic ids, never real COCO ones
+        rows.append({
+            "question_id": file_name, "image": cell(png), "question": COCO_QUESTION, "answer": scene_captions(facts),
+            "id": 900000000001 + k, "license": 1 + k % 8, "file_name": file_name,
+            "coco_url": f"http://images.cocodataset.org/val2017/{file_name}", "height": height, "width": width,
+            "date_captured": f"2013-11-{14 + k % 10:02d} 16:{k:02d}:00",
+        })
+    write_split(folder, "default", "val", rows, COCO_FEATURES)
+    write_card(folder, "lmms-lab/COCO-Caption2017", {"default": ["val"]})
+
+
 def main() -> None:
     """Write every demo slice (each dataset from its own seeded generator)."""
     make_textvqa(random.Random(15))  # issue 15b
@@ -507,6 +567,7 @@ def main() -> None:
     make_mme(random.Random(15))
     make_mmmu(random.Random(16))
     make_scienceqa(random.Random(17))
+    make_coco_caption(random.Random(7))
 
 
 if __name__ == "__main__":

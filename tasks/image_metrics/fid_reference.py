@@ -148,7 +148,7 @@ def load_reference(path: Path, feature_fn: FeatureFn, weights_label: str, offici
     sha256 = content_sha256(path)
     if path.is_dir():
         files = _folder_images(path)
-        feats_MD = _cached_features(sha256, weights_label, lambda: _featurise(_folder_chunks(files), feature_fn))
+        feats_MD = cached_features(sha256, weights_label, lambda: _featurise(_folder_chunks(files), feature_fn))
         mu_D, sigma_DD = features_to_statistics(feats_MD)
         return FidReference(mu_D, sigma_DD, feats_MD, str(path), sha256, precomputed_statistics=False)
     return _load_npz_reference(path, sha256, feature_fn, weights_label, official_weights)
@@ -227,7 +227,7 @@ def _load_npz_reference(
         feats_MD = None
         if "arr_0" in archive.files:
             # Read only on a cache miss: ADM's arr_0 is 10,000 images (about 2 GB).
-            feats_MD = _cached_features(
+            feats_MD = cached_features(
                 sha256, weights_label, lambda: _featurise(_npz_image_chunks(archive), feature_fn)
             )
         if has_stats:
@@ -237,7 +237,7 @@ def _load_npz_reference(
     return FidReference(mu_D, sigma_DD, feats_MD, str(path), sha256, precomputed_statistics=False)
 
 
-def _cached_features(sha256: str, weights_label: str, compute: Callable[[], np.ndarray]) -> np.ndarray:
+def cached_features(sha256: str, weights_label: str, compute: Callable[[], np.ndarray]) -> np.ndarray:
     """Features from the cache file for (content, weights), computing and storing them on a miss."""
     cache = reference_cache_dir() / f"{sha256[:32]}-{weights_label}.npz"
     if cache.is_file():

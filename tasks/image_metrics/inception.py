@@ -307,21 +307,28 @@ def image_to_hwc_uint8(image: Any) -> np.ndarray:
 
 
 @contextlib.contextmanager
-def _fixed_cpu_threads(device: torch.device) -> Iterator[None]:
-    """One intra-op thread for the duration of the call, on CPU only."""
-    # CPU convolutions split their sums by thread count: without this, features would change in the
-    # last bits with how many threads a worker has (the harness gives one each to parallel workers).
-    if device.type != "cpu":
-        yield
-        return
+def exact_float32(device: torch.device) -> Iterator[None]:
+    """Exact float32 arithmetic that does not depend on how many threads a worker has, for one call."""
     import torch
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+    # No TF32: cuDNN convolutions default to it (both the legacy flag and the precision API are set), and a
+    # caller may have allowed it for matmuls; deterministic cuDNN algorithms.
+    convolutions = torch.backends.cudnn.flags(
+        enabled=True, benchmark=False, deterministic=True, allow_tf32=False, fp32_precision="ieee"
+    )
+    matmul_precision = torch.get_float32_matmul_precision()
+    # CPU convolutions and matmuls split their sums by thread count: without one thread, features and CLIP
+    # scores would change in the last bits with the threads a worker has (parallel workers get one each).
+    threads = torch.get_num_threads()
+    torch.set_float32_matmul_precision("highest")
+    if device.type == "cpu":
+        torch.set_num_threads(1)
     try:
-        yield
+        with convolutions:
+            yield
     finally:
-        torch.set_num_threads(before)
+        torch.set_float32_matmul_precision(matmul_precision)
+        torch.set_num_threads(threads)
 
 
 def images_to_features(
@@ -340,12 +347,7 @@ def images_to_features(
     pixels_BCHW = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2)
     forward_batch = INCEPTION_BATCH if device.type == "cuda" else 1
     pools, logits = [], []
-    # Exact float32 convolutions and matmuls (no TF32: cuDNN convolutions default to it) and
-    # deterministic algorithms, scoped to this call. Both the legacy flag and the precision API.
-    exact = torch.backends.cudnn.flags(
-        enabled=True, benchmark=False, deterministic=True, allow_tf32=False, fp32_precision="ieee"
-    )
-    with torch.no_grad(), exact, _fixed_cpu_threads(device):
+    with torch.no_grad(), exact_float32(device):
         for start in range(0, len(images), forward_batch):
             chunk_BCHW = pixels_BCHW[start : start + forward_batch]
             count = chunk_BCHW.shape[0]

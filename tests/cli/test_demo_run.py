@@ -44,11 +44,14 @@ def test_demo_command_writes_results_and_a_table(tmp_path, capsys):
     assert len(results["run"]["model"]["weights_hash"]) == 16
     for name in ("results.md", "results.csv", "results.tex", "results.html"):
         assert (run_dir / name).read_text().strip()
-    capsys.readouterr()
+    # The printed summary has the text-to-image row, its CLIP score from the tiny random CLIP (a positive one).
+    clip = results["tasks"]["coco_t2i"]["metrics"]["clip_score_random_clip"]
+    assert f"| coco_t2i | clip_score_random_clip | {clip:.2f} | 2 | 0 |" in capsys.readouterr().out and clip > 0
     assert main(["table", str(run_dir), "--format", "csv"]) == 0
     table = pd.read_csv(io.StringIO(capsys.readouterr().out), index_col="run")
     assert list(table.index) == ["demo"] and table.loc["demo", "model"] == "tiny"
     assert table.loc["demo", "gqa/num_errors"] == 0
+    assert table.loc["demo", "coco_t2i/clip_score_random_clip"] == pytest.approx(clip)
 
 
 def test_oracle_scores_100_on_every_understanding_demo_task(tmp_path):

@@ -85,3 +85,11 @@ def inception_file(tmp_path_factory) -> Path:
     from tasks.image_metrics.inception import save_random_inception_weights
 
     return save_random_inception_weights(tmp_path_factory.mktemp("inception") / "inception.pth", seed=0)
+
+
+@pytest.fixture(scope="session")
+def clip_folder(tmp_path_factory) -> Path:
+    """A tiny random CLIP folder, passed as clip_model where the data is not the demo's (no stand-in there)."""
+    from tasks.image_metrics import tiny_clip
+
+    return tiny_clip.build(tmp_path_factory.mktemp("clip") / "tiny-clip")

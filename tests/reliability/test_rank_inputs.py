@@ -40,19 +40,20 @@ STOP_BOUND_S = 240  # both nodes start, plan and stop within this (seconds; ~30 
 
 
 def test_a_rank_without_the_inception_weights_stops_every_rank_before_the_model_in_one_line(
-    tmp_path, inception_file, tally
+    tmp_path, inception_file, clip_folder, tally
 ):
     # Node 0's weights cache holds the weights file (random weights under the official name), node 1's is empty.
     # `--data hub`, since with demo data a missing file lets random weights stand in; the FID documents are
     # bundled and --fid-ref names the bundled reference folder, so nothing is downloaded. The scripted model
-    # (oracle) spares each rank the import of transformers: no rank gets as far as its model anyway.
+    # (oracle) spares each rank the import of transformers: no rank gets as far as its model anyway. Both nodes
+    # read the same tiny CLIP folder (hub data has no CLIP stand-in), so only the Inception weights are missing.
     homes = [tmp_path / "node0-torch", tmp_path / "node1-torch"]
     (homes[0] / "hub" / "checkpoints").mkdir(parents=True)
     shutil.copy(inception_file, homes[0] / "hub" / "checkpoints" / WEIGHTS_FILENAME)
     homes[1].mkdir()
     out = tmp_path / "run"
     args = ["--model", "oracle", "--tasks", "fid", "--data", "hub", "--fid-ref", str(DEMO_REFERENCE_DIR),
-            "--limit", "4", "--batch-size", "2", "--output", str(out)]
+            "--gen-kwargs", f"clip_model={clip_folder}", "--limit", "4", "--batch-size", "2", "--output", str(out)]
     port = free_port()
     deadline = time.time() + STOP_BOUND_S
     nodes = [start([*node_of_two(n, port), *args], job_env(TORCH_HOME=str(homes[n]))) for n in (0, 1)]

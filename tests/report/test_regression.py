@@ -13,6 +13,7 @@ from evals.run.records import Record
 from evals.report.regression import (
     COMPANION_TOLERANCES,
     FRACTION_METRICS,
+    MEAN_METRICS,
     RELATIVE_TOLERANCES,
     BaselineError,
     binomial_standard_error,
@@ -272,23 +273,35 @@ def test_breakdown_metric_uses_its_own_sample_size():
     assert allowed["exact_match"] == pytest.approx(15.152288, rel=1e-6)
 
 
-def test_every_fid_task_metric_has_a_tolerance_rule():
-    from tasks.imagenet import (
+def test_every_image_task_metric_has_a_tolerance_rule():
+    from tasks.image_metrics.image_scores import (
+        CLIP_SCORE,
+        CLIP_SCORE_STD,
+        CLIP_SUFFIXES,
         FID,
         INCEPTION_SCORE,
         INCEPTION_SCORE_STD,
+        INCEPTION_SUFFIXES,
         PRECISION,
         RECALL,
-        WEIGHTS_SUFFIXES,
     )
 
-    for suffix in WEIGHTS_SUFFIXES:
+    for suffix in INCEPTION_SUFFIXES:
         assert {FID + suffix, INCEPTION_SCORE + suffix} <= set(RELATIVE_TOLERANCES)
         assert COMPANION_TOLERANCES[INCEPTION_SCORE_STD + suffix][0] == INCEPTION_SCORE + suffix
-        assert {
-            ("fid", PRECISION + suffix),
-            ("fid", RECALL + suffix),
-        } <= FRACTION_METRICS
+        for task in ("fid", "coco_t2i"):
+            assert {(task, PRECISION + suffix), (task, RECALL + suffix)} <= FRACTION_METRICS
+    for suffix in CLIP_SUFFIXES:
+        assert MEAN_METRICS[CLIP_SCORE + suffix] == CLIP_SCORE_STD + suffix
+        assert CLIP_SCORE_STD + suffix in RELATIVE_TOLERANCES
+
+
+def test_a_mean_of_per_image_scores_may_move_by_three_standard_errors():
+    # CLIP score 30 with std 6 over 100 images: SE = 6 / sqrt(100) = 0.6, 3 SE = 1.8.
+    tolerance = metric_tolerance("coco_t2i", "clip_score", 30.0, 100, task_metrics={"clip_score_std": 6.0})
+    assert (tolerance.rule, tolerance.allowed) == ("mean", pytest.approx(1.8))
+    # Its std: 5% of the baseline, 0.3.
+    assert metric_tolerance("coco_t2i", "clip_score_std", 6.0, 100).allowed == pytest.approx(0.3)
 
 
 def test_fraction_metric_uses_a_zero_to_one_scale():

@@ -10,6 +10,8 @@ import random
 import signal
 import time
 
+import pytest
+
 from evals.config import GenerationConfig, RunConfig
 from evals.run.launch import execute_run
 from evals.run.lock import LOCK_NAME
@@ -93,7 +95,10 @@ def test_sigkill_at_random_points_then_resume_loses_and_duplicates_nothing(tmp_p
     assert killed_mid_run >= TRIALS // 2  # the trials really interrupted runs
 
 
-def test_sigkill_during_fid_then_resume_keeps_every_feature_once(tmp_path, cli_env, reliability_log):
+@pytest.mark.parametrize(("task", "limit", "count"), [("fid", None, 16), ("coco_t2i", 8, 8)])
+def test_sigkill_during_an_image_task_then_resume_keeps_one_record_per_image(
+    tmp_path, cli_env, reliability_log, task, limit, count
+):
     import subprocess
     import sys
 
@@ -101,7 +106,8 @@ def test_sigkill_during_fid_then_resume_keeps_every_feature_once(tmp_path, cli_e
 
     from evals.cli import main
 
-    argv = ["run", "--model", "oracle", "--data", "demo", "--tasks", "fid", "--batch-size", "1"]
+    argv = ["run", "--model", "oracle", "--data", "demo", "--tasks", task, "--batch-size", "1"]
+    argv += ["--limit", str(limit)] if limit else []
     assert main([*argv, "--output", str(tmp_path / "reference")]) == 0
     run_dir = tmp_path / "killed"
     child = subprocess.Popen(
@@ -110,7 +116,7 @@ def test_sigkill_during_fid_then_resume_keeps_every_feature_once(tmp_path, cli_e
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    task_dir = records_dir(run_dir, "fid")
+    task_dir = records_dir(run_dir, task)
     deadline = time.time() + 180
     while time.time() < deadline and child.poll() is None:
         if sum(p.read_bytes().count(b"\n") for p in record_files(task_dir)) >= 4:
@@ -121,15 +127,18 @@ def test_sigkill_during_fid_then_resume_keeps_every_feature_once(tmp_path, cli_e
     written = sum(p.read_bytes().count(b"\n") for p in record_files(task_dir))
     assert main([*argv, "--output", str(run_dir)]) == 0
 
-    def features(directory):
-        records = read_records(records_dir(directory, "fid"), load_arrays=True)
-        return {r.doc_id: {k: v for k, v in r.arrays.items()} for r in records}, len(records)
+    def recorded(directory):
+        records = read_records(records_dir(directory, task), load_arrays=True)
+        return {r.doc_id: (r.scores, dict(r.arrays)) for r in records}, len(records)
 
-    reference, _ = features(tmp_path / "reference")
-    resumed, lines = features(run_dir)
-    assert lines == len(reference) == 16 and set(resumed) == set(reference)
-    for doc_id, arrays in reference.items():
+    reference, _ = recorded(tmp_path / "reference")
+    resumed, lines = recorded(run_dir)
+    assert lines == len(reference) == count and set(resumed) == set(reference)
+    for doc_id, (scores, arrays) in reference.items():
+        assert resumed[doc_id][0] == scores, doc_id  # CLIP scores too, bit for bit
         for name, array in arrays.items():
-            np.testing.assert_array_equal(resumed[doc_id][name], array)
+            np.testing.assert_array_equal(resumed[doc_id][1][name], array)
     assert metrics(run_dir) == metrics(tmp_path / "reference")
-    reliability_log.append(f"SIGKILL + resume on fid: killed after {written} of 16 images; 0 lost, 0 duplicated")
+    reliability_log.append(
+        f"SIGKILL + resume on {task}: killed after {written} of {count} images; 0 lost, 0 duplicated"
+    )

@@ -24,7 +24,7 @@ from evals.cli import main
 from evals.run.records import Record, RecordWriter, read_records, records_dir
 from evals.run.sharding import doc_seed, shard_doc_ids
 from evals.task_api import DataSource, TaskOptionError
-from tasks.image_metrics import inception
+from tasks.image_metrics import inception, tiny_clip
 from tasks.image_metrics.fid_reference import (
     ADM_REFERENCE_FILENAME,
     DEMO_REFERENCE_DIR,
@@ -334,9 +334,15 @@ def test_doc_ids_round_trip():
     assert make_doc_id(412, 7) == "c0412-s007"
 
 
-def test_prefetch_names_the_weights_and_reference_it_resolved(random_weights, small_reference):
-    task = FID_TASK.with_options({"inception_weights": str(random_weights), "fid_ref": str(small_reference)})
-    assert task.prefetch_extras() == [f"Inception weights {random_weights}", f"FID reference {small_reference}"]
+def test_prefetch_names_the_weights_reference_and_clip_it_resolved(random_weights, small_reference):
+    clip_folder = tiny_clip.cached_folder()  # a folder: resolved as it is, no hub lookup
+    options = {"inception_weights": str(random_weights), "fid_ref": str(small_reference)}
+    options["clip_model"] = str(clip_folder)
+    assert FID_TASK.with_options(options).prefetch_extras() == [
+        f"Inception weights {random_weights}",
+        f"FID reference {small_reference}",
+        f"CLIP model {clip_folder}",
+    ]
 
 
 # -- the start of a run, the fingerprint, the summary and prefetch ----------------------------------
@@ -345,7 +351,7 @@ def test_prefetch_names_the_weights_and_reference_it_resolved(random_weights, sm
 def test_prepare_refuses_a_wrong_shaped_reference_before_any_image(random_weights, tmp_path, monkeypatch):
     wrong = tmp_path / "wrong.npz"
     np.savez(wrong, mu=np.zeros(8), sigma=np.eye(8))
-    monkeypatch.setattr("tasks.imagenet.load_inception", unused_features)  # the check runs no network
+    monkeypatch.setattr("tasks.image_metrics.image_scores.load_inception", unused_features)  # no network
     task = FID_TASK.with_options({"inception_weights": str(random_weights), "fid_ref": str(wrong)})
     with pytest.raises(FidReferenceError, match=r"mu \(8,\) and sigma \(8, 8\)"):
         task.prepare(DEMO)
@@ -378,7 +384,7 @@ def test_primary_metric_carries_the_suffix_of_the_weights():
     assert FID_TASK.primary_metric_name({"num_images": 1}) == "fid"  # one image: no FID, the name stays
 
 
-def test_prefetch_lists_the_weights_and_reference_and_no_dataset(tmp_path, monkeypatch, capsys):
+def test_prefetch_lists_the_weights_reference_and_clip_and_no_dataset(tmp_path, monkeypatch, capsys, prefetched_clip):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     weights = tmp_path / "hub" / "checkpoints" / inception.WEIGHTS_FILENAME
     reference = tmp_path / "fid_references" / ADM_REFERENCE_FILENAME
@@ -389,6 +395,7 @@ def test_prefetch_lists_the_weights_and_reference_and_no_dataset(tmp_path, monke
     assert capsys.readouterr().out.splitlines() == [
         f"fid: Inception weights {weights}",
         f"fid: FID reference {reference}",
+        f"fid: CLIP model openai/clip-vit-large-patch14@32bd64288804d66eefd0ccbe215aa642df71cc41 in {prefetched_clip}",
     ]
 
 
